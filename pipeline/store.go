@@ -1,0 +1,141 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrConflict is returned by Store.Transition when the record is no longer in
+// the expected state (or version): another worker, a webhook or a rescuer
+// moved it first. The caller re-reads the record and decides again.
+var ErrConflict = errors.New("pipeline: record changed concurrently")
+
+// ErrNotFound is returned when no record matches a lookup.
+var ErrNotFound = errors.New("pipeline: record not found")
+
+// LoadStats tells what a manifest load did.
+type LoadStats struct {
+	Inserted  int // new records
+	Updated   int // changed rows of records not yet submitted (pending or rejected): input replaced, back to pending
+	Unchanged int // identical rows
+	Kept      int // changed rows of records already submitted: the stored input is kept
+	KeptKeys  []string
+}
+
+// ClaimRequest asks for up to Limit records of Job in one of States whose
+// NotBefore has passed and whose lease is free or expired.
+type ClaimRequest struct {
+	Job    string
+	States []State
+	Owner  string
+	Limit  int
+	Lease  time.Duration
+	Now    time.Time
+}
+
+// Transition moves one record from From to To, applying Patch, if and only if
+// the record is still in From (and, when Version is non-zero, still at that
+// Version). It increments the version, sets updated_at to Now, and clears the
+// lease unless Patch.KeepLease. It is the only way a record changes state.
+type Transition struct {
+	ID      int64
+	From    State
+	Version int64
+	To      State
+	Now     time.Time
+	Patch   Patch
+}
+
+// Patch lists the fields a transition writes; a nil pointer leaves a field alone.
+type Patch struct {
+	Input          *Input
+	Attempts       *int
+	NotBefore      *time.Time
+	ScanRef        *string
+	AuthToken      *string
+	TokenExpiresAt *time.Time
+	IntentAt       *time.Time
+	SubmittedAt    *time.Time
+	ResultAt       *time.Time
+	ExportedAt     *time.Time
+	DeletedAt      *time.Time
+	Outcome        *Outcome
+	RejectReason   *string
+	ErrorCode      *string
+	ErrorMessage   *string
+	Hashes         map[Side]string // nil leaves them alone
+	Result         *Result         // nil leaves it alone
+	RunID          *string
+	KeepLease      bool
+}
+
+// Run is one execution of a command against a job, as recorded in the Store.
+type Run struct {
+	ID         string
+	Job        string
+	Command    string
+	StartedAt  time.Time
+	FinishedAt time.Time
+	ExitCode   int
+	Summary    []byte // the JSON summary
+}
+
+// Store persists records and runs. Every method is safe for concurrent use by
+// many goroutines, and — for stores that say so (PostgreSQL) — by many
+// processes on many machines.
+type Store interface {
+	// Load inserts or refreshes manifest records of job, keyed by Record.Key.
+	// Idempotent: loading the same records twice changes nothing. A changed
+	// row of a record in pending or rejected replaces its input and makes it
+	// pending (or rejected, if the new row carries a RejectReason) again; a
+	// changed row of a record in any other state is kept and reported.
+	// Records given with State rejected (bad manifest rows) are stored so.
+	Load(ctx context.Context, job string, recs []Record, now time.Time) (LoadStats, error)
+
+	// Claim leases up to req.Limit records atomically: two concurrent claims
+	// never return the same record while its lease runs. Records are returned
+	// in id order.
+	Claim(ctx context.Context, req ClaimRequest) ([]Record, error)
+
+	// Transition is a compare-and-set; ErrConflict if the record moved.
+	Transition(ctx context.Context, t Transition) error
+
+	// Get returns one record by id; ErrNotFound if absent.
+	Get(ctx context.Context, id int64) (Record, error)
+	// ByScanRef returns the record holding scanRef; ErrNotFound if none.
+	ByScanRef(ctx context.Context, scanRef string) (Record, error)
+	// ByRef returns the record with that externalRef; ErrNotFound if none.
+	ByRef(ctx context.Context, ref string) (Record, error)
+
+	// List returns up to limit records of job in the given states with
+	// id > afterID, in id order. With exportable set, only end-state records
+	// not yet exported. For paging through a job.
+	List(ctx context.Context, q ListQuery) ([]Record, error)
+
+	// MarkExported sets exported_at on the given records (of any end state)
+	// that have none yet; records already exported are left alone. Called
+	// only after the file holding them is committed.
+	MarkExported(ctx context.Context, ids []int64, at time.Time) error
+
+	// Counts returns the number of records of job per state.
+	Counts(ctx context.Context, job string) (map[State]int, error)
+
+	// StartRun and FinishRun record runs; Runs lists the latest n of a job.
+	StartRun(ctx context.Context, r Run) error
+	FinishRun(ctx context.Context, r Run) error
+	Runs(ctx context.Context, job string, n int) ([]Run, error)
+
+	Close() error
+}
+
+// ListQuery selects records for List.
+type ListQuery struct {
+	Job             string
+	States          []State // empty = all
+	AfterID         int64
+	Limit           int
+	NotExported     bool      // only records with no exported_at
+	SubmittedBefore time.Time // non-zero: only records submitted before this instant
+	NotBefore       time.Time // non-zero: only records whose not_before <= this instant
+}
