@@ -1,0 +1,339 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/idbatch/idbatch/export"
+	"github.com/idbatch/idbatch/ingest"
+	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/results"
+	"github.com/idbatch/idbatch/submit"
+	"github.com/idbatch/idbatch/submit/idenfy"
+)
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	var cf commonFlags
+	fs := newFlagSet("run", stderr, &cf)
+	maxSub := fs.Int("max-submissions", -1, "tokens this run may create (overrides limits.max_submissions; 0 = no cap)")
+	wait := fs.Duration("wait-for-results", -1, "how long to wait for results (overrides limits.wait_for_results)")
+	if err := parseFlags(fs, args); err != nil {
+		return exitUsage, err
+	}
+	cfg, err := loadConfig(cf)
+	if err != nil {
+		return exitFatal, err
+	}
+	if *maxSub >= 0 {
+		cfg.Limits.MaxSubmissions = *maxSub
+	}
+	if *wait >= 0 {
+		cfg.Limits.WaitForResults = *wait
+	}
+	if err := cfg.Validate(true); err != nil {
+		return exitFatal, err
+	}
+	sum, err := execute(ctx, cfg, execOptions{stderr: stderr, command: "run"})
+	return sum.ExitCode, err
+}
+
+// execOptions are what differs between `run` and `demo`.
+type execOptions struct {
+	stderr  io.Writer
+	command string
+	// webhookReady, if set, receives the receiver's bound address.
+	webhookReady func(addr string)
+	log          *slog.Logger
+}
+
+// execute is the scheduled job: load, submit, wait for results, export,
+// summary. It returns the summary (with its exit code) and a fatal error.
+func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summary, error) {
+	progressLine := isTerminal(o.stderr)
+	log := o.log
+	if log == nil {
+		log = newLogger(cfg.Log, o.stderr, progressLine)
+	}
+	ctx, soft, release := softStop(parent, o.stderr)
+	defer release()
+
+	fail := func(err error) (pipeline.Summary, error) {
+		return pipeline.Summary{Job: cfg.Job, ExitCode: exitFatal, Error: err.Error()}, err
+	}
+	st, err := openStore(ctx, cfg.Store)
+	if err != nil {
+		return fail(err)
+	}
+	defer st.Close()
+	s3c, err := s3Client(ctx, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	dest, err := export.OpenDestination(ctx, cfg.Export.Destination, s3c)
+	if err != nil {
+		return fail(fmt.Errorf("export.destination: %w", err))
+	}
+
+	start := time.Now()
+	runID := newRunID(start)
+	log = log.With("job", cfg.Job)
+	if err := st.StartRun(ctx, pipeline.Run{ID: runID, Job: cfg.Job, Command: o.command, StartedAt: start}); err != nil {
+		return fail(fmt.Errorf("store: %w", err))
+	}
+	loadStats, objs, err := loadSource(ctx, cfg, st, s3c, log)
+	if err != nil {
+		return fail(err)
+	}
+
+	limiter := submit.NewLimiter(cfg.Limits.RequestsPerHour, cfg.Limits.Burst)
+	api := idenfy.New(idenfy.Config{
+		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
+		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: limiter, Logger: log,
+	})
+	stage := submit.NewStage(api, st, submit.Options{
+		TokenType:      cfg.tokenString("tokenType", "IDENTIFICATION"),
+		ExpiryTime:     cfg.tokenInt("expiryTime", 900),
+		SendPersonal:   cfg.Idenfy.SendPersonalData == nil || *cfg.Idenfy.SendPersonalData,
+		DummyStatus:    cfg.Idenfy.DummyStatus,
+		CallbackURL:    cfg.tokenString("callbackUrl", ""),
+		TokenExtra:     cfg.tokenExtra(),
+		MaxAttempts:    cfg.Limits.MaxAttempts,
+		MaxSubmissions: cfg.Limits.MaxSubmissions,
+		RunID:          runID,
+	}, log)
+
+	var background []func(context.Context) error
+	webhooks := &results.Handler{Store: st, SigningKey: []byte(cfg.Idenfy.WebhookSigningKey), RunID: runID, Log: log.With("stage", "webhook")}
+	if cfg.Results.WebhookListen != "" {
+		background = append(background, func(ctx context.Context) error {
+			err := results.Serve(ctx, cfg.Results.WebhookListen, cfg.Results.WebhookPath, webhooks, nil, func(addr string) {
+				log.Info("webhook receiver listening", "addr", addr, "path", cfg.Results.WebhookPath)
+				if o.webhookReady != nil {
+					o.webhookReady(addr)
+				}
+			})
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("webhook receiver: %w", err)
+			}
+			return nil
+		})
+	}
+	expectManual := cfg.Results.ExpectManualReview == nil || *cfg.Results.ExpectManualReview
+	poller := &results.Poller{Store: st, API: api, Job: cfg.Job, RunID: runID, PollAfter: cfg.Results.PollAfter,
+		MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller")}
+	if cfg.Results.PollMaxPerHour > 0 {
+		background = append(background, poller.Run)
+	}
+
+	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: "w0", Compression: cfg.Export.Compression}
+	var prog *progressPrinter
+	if progressLine {
+		prog = &progressPrinter{w: o.stderr}
+	}
+	runner := &pipeline.Runner{
+		Store: st, Job: cfg.Job, RunID: runID, Owner: runID,
+		Preparer:  preparer{p: &ingest.Preparer{Objects: objs, Options: normalizeOptions(cfg), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}},
+		Submitter: stage, Exporter: exporter{e: exp, st: st}, Log: log,
+		PrepareWorkers: cfg.Normalize.Workers, MaxDuration: cfg.Limits.MaxDuration, WaitForResults: cfg.Limits.WaitForResults,
+		Background: background,
+	}
+	if prog != nil {
+		runner.Progress = prog.show
+	} else {
+		var last time.Time
+		runner.Progress = func(p pipeline.Progress) {
+			if time.Since(last) >= 30*time.Second || p.Phase == "done" {
+				last = time.Now()
+				log.Info("progress", "done", p.Done, "total", p.Total, "submitted", p.Submitted, "rejected", p.Rejected,
+					"failed", p.Failed, "final", p.Final, "waiting", p.Waiting, "phase", p.Phase)
+			}
+		}
+	}
+	sum, runErr := runner.Run(ctx, soft)
+	if prog != nil {
+		prog.finish()
+	}
+	sum.Load = &loadStats
+	sum.Extra = map[string]any{"api": limiter.Stats(), "webhooks_received": webhooks.Received(), "store": redactDSN(cfg.Store)}
+	sum.ExitCode = exitCode(sum, runErr, cfg.Limits.MaxFailureRatio)
+	if runErr != nil {
+		var fatal *submit.FatalError
+		if errors.As(runErr, &fatal) {
+			runErr = fmt.Errorf("%w (nothing was lost: records not submitted stay pending; rerun when fixed)", runErr)
+			sum.Error = runErr.Error()
+		}
+	}
+	summaryPath, werr := writeSummary(context.WithoutCancel(ctx), dest, sum)
+	if werr != nil {
+		log.Error("summary not written", "err", werr)
+	}
+	js, _ := json.Marshal(sum)
+	if ferr := st.FinishRun(context.WithoutCancel(ctx), pipeline.Run{ID: runID, Job: cfg.Job, Command: o.command, StartedAt: start, FinishedAt: sum.FinishedAt, ExitCode: sum.ExitCode, Summary: js}); ferr != nil {
+		log.Error("run not recorded", "err", ferr)
+	}
+	printSummary(o.stderr, sum, summaryPath, cfg.Limits.MaxFailureRatio)
+	return sum, runErr
+}
+
+// exitCode maps a run's outcome to the exit codes of DESIGN.md.
+func exitCode(sum pipeline.Summary, err error, maxRatio float64) int {
+	switch {
+	case err != nil && !sum.Interrupted:
+		return exitFatal
+	case sum.Interrupted:
+		return exitInterrupted
+	}
+	if ended := sum.Export.Rows; ended > 0 {
+		bad := sum.Export.ByOutcome[string(pipeline.OutcomeRejected)] + sum.Export.ByOutcome[string(pipeline.OutcomeFailed)]
+		if float64(bad)/float64(ended) > maxRatio {
+			return exitTooManyFail
+		}
+	}
+	return exitOK
+}
+
+// writeSummary writes the JSON summary beside the export, under
+// _runs/job=<job>/ (directories starting with _ are ignored by Hive readers).
+func writeSummary(ctx context.Context, dest export.Destination, sum pipeline.Summary) (string, error) {
+	rel := fmt.Sprintf("_runs/job=%s/run-%s.json", sum.Job, sum.RunID)
+	f, err := dest.Create(ctx, rel)
+	if err != nil {
+		return "", err
+	}
+	enc := json.NewEncoder(f)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(sum); err != nil {
+		_ = f.Abort()
+		return "", err
+	}
+	if err := f.Commit(); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(dest.Root(), "/") + "/" + rel, nil
+}
+
+// printSummary prints the human summary on stderr.
+func printSummary(w io.Writer, s pipeline.Summary, summaryPath string, maxRatio float64) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "\nidbatch: job %s, run %s — %s in %s\n", s.Job, s.RunID, verdict(s), (time.Duration(s.Seconds * float64(time.Second))).Round(time.Millisecond))
+	if s.Load != nil {
+		fmt.Fprintf(&b, "  manifest      %d new, %d updated, %d unchanged", s.Load.Inserted, s.Load.Updated, s.Load.Unchanged)
+		if s.Load.Kept > 0 {
+			fmt.Fprintf(&b, ", %d changed rows of submitted records kept as they were", s.Load.Kept)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "  this run      %d tokens created, %d submitted, %d rejected, %d failed, %d retried later\n", s.TokensCreated, s.Submitted, s.Rejected, s.Failed, s.Retried)
+	if len(s.RejectedBy) > 0 {
+		fmt.Fprintf(&b, "  rejected by   %s\n", countsLine(s.RejectedBy))
+	}
+	if len(s.FailedBy) > 0 {
+		fmt.Fprintf(&b, "  failed by     %s\n", countsLine(s.FailedBy))
+	}
+	if s.Orphans > 0 {
+		fmt.Fprintf(&b, "  orphans       %d possible orphan tokens from an earlier crash (see 'idbatch status')\n", s.Orphans)
+	}
+	if len(s.States) > 0 {
+		m := map[string]int{}
+		for k, v := range s.States {
+			m[string(k)] = v
+		}
+		fmt.Fprintf(&b, "  job states    %s\n", countsLine(m))
+	}
+	if s.Waiting > 0 {
+		fmt.Fprintf(&b, "  waiting       %d records await their result; the next run (or 'idbatch serve') collects them\n", s.Waiting)
+	}
+	fmt.Fprintf(&b, "  exported      %d rows", s.Export.Rows)
+	if len(s.Export.ByOutcome) > 0 {
+		fmt.Fprintf(&b, " (%s)", countsLine(s.Export.ByOutcome))
+	}
+	b.WriteString("\n")
+	for _, f := range s.Export.Files {
+		fmt.Fprintf(&b, "                %s\n", f)
+	}
+	if summaryPath != "" {
+		fmt.Fprintf(&b, "  summary       %s\n", summaryPath)
+	}
+	if s.CapReached {
+		b.WriteString("  note          limits.max_submissions reached; the next run continues\n")
+	}
+	if s.TimeUp {
+		b.WriteString("  note          limits.max_duration reached; the next run continues\n")
+	}
+	if s.ExitCode == exitTooManyFail {
+		fmt.Fprintf(&b, "  note          more than %.0f%% of the records that ended were rejected or failed (exit 3)\n", maxRatio*100)
+	}
+	if s.Error != "" {
+		fmt.Fprintf(&b, "  error         %s\n", s.Error)
+	}
+	fmt.Fprintf(&b, "  exit code     %d\n", s.ExitCode)
+	_, _ = w.Write(b.Bytes())
+}
+
+func verdict(s pipeline.Summary) string {
+	switch s.ExitCode {
+	case exitOK:
+		return "done"
+	case exitInterrupted:
+		return "interrupted"
+	case exitTooManyFail:
+		return "done, too many failures"
+	}
+	return "failed"
+}
+
+func countsLine(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if m[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// progressPrinter draws one updating line on a terminal.
+type progressPrinter struct {
+	mu    sync.Mutex
+	w     io.Writer
+	shown bool
+}
+
+func (p *progressPrinter) show(pr pipeline.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rate := 0.0
+	if pr.Elapsed > 0 {
+		rate = float64(pr.Done) / pr.Elapsed.Hours()
+	}
+	eta := "—"
+	if rate > 0 && pr.Total > pr.Done {
+		eta = (time.Duration(float64(pr.Total-pr.Done) / rate * float64(time.Hour))).Round(time.Second).String()
+	}
+	fmt.Fprintf(p.w, "\r\033[K%s: %d/%d done (%d submitted, %d rejected, %d failed) · %d final · %d waiting · %.0f rec/h · ETA %s",
+		pr.Phase, pr.Done, pr.Total, pr.Submitted, pr.Rejected, pr.Failed, pr.Final, pr.Waiting, rate, eta)
+	p.shown = true
+}
+
+func (p *progressPrinter) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shown {
+		fmt.Fprintln(p.w)
+	}
+}

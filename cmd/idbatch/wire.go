@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/term"
+
+	"github.com/idbatch/idbatch/export"
+	"github.com/idbatch/idbatch/ingest"
+	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/pipeline/sqlitestore"
+)
+
+// newRunID returns a sortable, unique run id: UTC time and 4 random bytes.
+func newRunID(now time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// newLogger returns JSON logs when stderr is not a terminal (or format=json),
+// human text otherwise. On a terminal with a progress line, only warnings and
+// errors are shown.
+func newLogger(cfg LogConfig, stderr io.Writer, progressLine bool) *slog.Logger {
+	var level slog.Level
+	switch strings.ToLower(cfg.Level) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		level = slog.LevelInfo
+	}
+	tty := isTerminal(stderr)
+	if progressLine && tty && level < slog.LevelWarn {
+		level = slog.LevelWarn
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch {
+	case cfg.Format == "json" || (cfg.Format != "text" && !tty):
+		return slog.New(slog.NewJSONHandler(stderr, opts))
+	default:
+		return slog.New(slog.NewTextHandler(stderr, opts))
+	}
+}
+
+// openStore opens the Store named by the DSN.
+func openStore(ctx context.Context, dsn string) (pipeline.Store, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite://"):
+		if dir := dirOf(strings.TrimPrefix(dsn, "sqlite://")); dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("store: %w", err)
+			}
+		}
+		return sqlitestore.OpenDSN(ctx, dsn)
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return nil, errors.New("store: PostgreSQL is not available in this build yet; use sqlite://")
+	}
+	return nil, fmt.Errorf("store: unknown DSN scheme in %q", redactDSN(dsn))
+}
+
+func dirOf(path string) string {
+	i := strings.LastIndex(path, "/")
+	if i <= 0 {
+		return ""
+	}
+	return path[:i]
+}
+
+// redactDSN hides a password in a DSN.
+func redactDSN(dsn string) string {
+	at := strings.Index(dsn, "@")
+	scheme := strings.Index(dsn, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return dsn
+	}
+	creds := dsn[scheme+3 : at]
+	if i := strings.Index(creds, ":"); i >= 0 {
+		return dsn[:scheme+3] + creds[:i] + ":***" + dsn[at:]
+	}
+	return dsn
+}
+
+// needsS3 reports whether any configured location is on S3.
+func needsS3(cfg Config) bool {
+	return strings.HasPrefix(cfg.Source.Manifest, "s3://") || cfg.Source.List != nil ||
+		strings.HasPrefix(cfg.Export.Destination, "s3://") || cfg.Source.S3.Endpoint != ""
+}
+
+func s3Client(ctx context.Context, cfg Config) (*s3.Client, error) {
+	if !needsS3(cfg) {
+		return nil, nil
+	}
+	return ingest.NewS3Client(ctx, ingest.S3Config{
+		Endpoint: cfg.Source.S3.Endpoint, Region: cfg.Source.S3.Region, PathStyle: cfg.Source.S3.PathStyle,
+		AccessKeyID: cfg.Source.S3.AccessKeyID, SecretAccessKey: cfg.Source.S3.SecretAccessKey,
+	})
+}
+
+// loadSource streams the manifest (or the S3 listing) into the Store in
+// batches; it returns the load statistics and the Objects to fetch images with.
+func loadSource(ctx context.Context, cfg Config, st pipeline.Store, s3c *s3.Client, log *slog.Logger) (pipeline.LoadStats, *ingest.Objects, error) {
+	var total pipeline.LoadStats
+	batch := make([]pipeline.Record, 0, 1000)
+	now := time.Now()
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		ls, err := st.Load(ctx, cfg.Job, batch, now)
+		if err != nil {
+			return fmt.Errorf("load manifest into store: %w", err)
+		}
+		total.Inserted += ls.Inserted
+		total.Updated += ls.Updated
+		total.Unchanged += ls.Unchanged
+		total.Kept += ls.Kept
+		if len(total.KeptKeys) < 100 {
+			total.KeptKeys = append(total.KeptKeys, ls.KeptKeys...)
+		}
+		batch = batch[:0]
+		return nil
+	}
+	add := func(r pipeline.Record) error {
+		batch = append(batch, r)
+		if len(batch) == cap(batch) {
+			return flush()
+		}
+		return nil
+	}
+	objs := &ingest.Objects{S3: s3c, MaxBytes: cfg.Source.S3.MaxObjectBytes}
+	if cfg.Source.Manifest != "" {
+		m, err := ingest.OpenManifest(ctx, cfg.Source.Manifest, s3c)
+		if err != nil {
+			return total, nil, fmt.Errorf("manifest: %w", err)
+		}
+		defer m.Body.Close()
+		objs.BaseBucket, objs.BaseDir = m.BaseBucket, m.BaseDir
+		if err := ingest.ReadManifest(m.Body, m.Format, cfg.Job, add); err != nil {
+			return total, nil, fmt.Errorf("manifest: %w", err)
+		}
+	} else {
+		l := cfg.Source.List
+		err := ingest.List(ctx, s3c, ingest.ListOptions{Prefix: l.Prefix, Template: l.Template, Country: l.Country, DocumentType: l.DocumentType}, cfg.Job, add)
+		if err != nil {
+			return total, nil, fmt.Errorf("list %s: %w", l.Prefix, err)
+		}
+	}
+	if err := flush(); err != nil {
+		return total, nil, err
+	}
+	log.Info("manifest loaded", "inserted", total.Inserted, "updated", total.Updated, "unchanged", total.Unchanged, "kept", total.Kept)
+	return total, objs, nil
+}
+
+func normalizeOptions(cfg Config) ingest.NormalizeOptions {
+	n := cfg.Normalize
+	return ingest.NormalizeOptions{MaxSide: n.MaxSide, JPEGQuality: n.JPEGQuality, MaxImageBytes: n.MaxImageBytes, MinSide: n.MinSide, MaxPixels: n.MaxPixels}
+}
+
+// preparer adapts ingest.Preparer to pipeline.Preparer.
+type preparer struct{ p *ingest.Preparer }
+
+func (a preparer) Prepare(ctx context.Context, rec pipeline.Record) (pipeline.Prepared, error) {
+	p, err := a.p.Prepare(ctx, rec)
+	if err != nil {
+		return pipeline.Prepared{}, err
+	}
+	return pipeline.Prepared{Images: p.Images, Hashes: p.Hashes, Bytes: p.Bytes}, nil
+}
+
+// exporter adapts export.Exporter to pipeline.Exporter.
+type exporter struct {
+	e  *export.Exporter
+	st pipeline.Store
+}
+
+func (a exporter) Export(ctx context.Context) (pipeline.ExportReport, error) {
+	rep, err := a.e.Export(ctx, a.st)
+	return pipeline.ExportReport{Files: rep.Files, Rows: rep.Rows, ByOutcome: rep.ByOutcome}, err
+}

@@ -1,0 +1,323 @@
+package export
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Destination is where exported files go: a local directory or an S3 prefix.
+type Destination interface {
+	// Create starts a new file at relPath ("/"-separated, relative to the
+	// root). Nothing is visible at its final name until File.Commit returns
+	// nil; an existing file of that name is replaced then.
+	Create(ctx context.Context, relPath string) (File, error)
+	// Root is the destination as a user would write it (an absolute local
+	// path, or s3://bucket/prefix/), for messages.
+	Root() string
+	// Location is where relPath is (or would be) once committed: a local path
+	// or an s3:// URI.
+	Location(relPath string) string
+}
+
+// File is a file being written. Exactly one of Commit or Abort should be
+// called; Abort after Commit is a no-op, so `defer f.Abort()` is safe. A File
+// is bound to the context given to Create: once it ends, Write and Commit
+// fail and the file is discarded.
+type File interface {
+	io.Writer
+	// Commit makes the file visible at its final name, durably: a local file
+	// is fsynced and renamed, an S3 upload is completed. A nil error means
+	// the whole file is there; a non-nil one means it is not there.
+	Commit() error
+	// Abort discards the file: nothing appears at its final name.
+	Abort() error
+}
+
+// ErrAborted is what writes to an aborted File return.
+var ErrAborted = errors.New("export: file aborted")
+
+// OpenDestination opens the destination named by uri: a plain local path or
+// file://path (everything after file:// is a path, as in file:///abs or
+// file://./rel), or s3://bucket/prefix/, written through s3c (required then).
+// Nothing is created until a file is committed.
+func OpenDestination(ctx context.Context, uri string, s3c *s3.Client) (Destination, error) {
+	switch {
+	case uri == "":
+		return nil, errors.New("export: empty destination")
+	case strings.HasPrefix(uri, "s3://"):
+		if s3c == nil {
+			return nil, fmt.Errorf("export: destination %s needs an S3 client", uri)
+		}
+		bucket, prefix, _ := strings.Cut(strings.TrimPrefix(uri, "s3://"), "/")
+		if bucket == "" {
+			return nil, fmt.Errorf("export: destination %s has no bucket", uri)
+		}
+		prefix = strings.Trim(prefix, "/")
+		if prefix != "" {
+			prefix += "/"
+		}
+		return &s3Dest{client: s3c, bucket: bucket, prefix: prefix}, nil
+	case strings.Contains(uri, "://") && !strings.HasPrefix(uri, "file://"):
+		return nil, fmt.Errorf("export: destination %s: unsupported scheme (want a path, file:// or s3://)", uri)
+	}
+	p := strings.TrimPrefix(uri, "file://")
+	if p == "" {
+		return nil, fmt.Errorf("export: destination %s has no path", uri)
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return nil, fmt.Errorf("export: destination %s: %w", uri, err)
+	}
+	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("export: destination %s is not a directory", uri)
+	}
+	return &localDest{root: abs}, nil
+}
+
+// checkRel rejects a relPath that would escape the destination's root.
+func checkRel(relPath string) error {
+	if relPath == "" || strings.HasPrefix(relPath, "/") || !filepath.IsLocal(filepath.FromSlash(relPath)) {
+		return fmt.Errorf("export: invalid relative path %q", relPath)
+	}
+	return nil
+}
+
+// localDest writes under a local directory, through a temporary file in the
+// same directory renamed into place on commit.
+type localDest struct{ root string }
+
+func (d *localDest) Root() string { return d.root }
+
+func (d *localDest) Location(relPath string) string {
+	return filepath.Join(d.root, filepath.FromSlash(relPath))
+}
+
+func (d *localDest) Create(ctx context.Context, relPath string) (File, error) {
+	if err := checkRel(relPath); err != nil {
+		return nil, err
+	}
+	final := d.Location(relPath)
+	dir := filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	f, err := os.CreateTemp(dir, filepath.Base(final)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return &localFile{ctx: ctx, f: f, final: final}, nil
+}
+
+type localFile struct {
+	ctx   context.Context
+	f     *os.File
+	final string
+	done  bool
+}
+
+func (f *localFile) Write(p []byte) (int, error) {
+	if f.done {
+		return 0, ErrAborted
+	}
+	if err := f.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return f.f.Write(p)
+}
+
+func (f *localFile) Commit() error {
+	if f.done {
+		return errors.New("export: commit of a finished file")
+	}
+	if err := f.ctx.Err(); err != nil {
+		_ = f.Abort()
+		return fmt.Errorf("export: commit %s: %w", f.final, err)
+	}
+	f.done = true
+	tmp := f.f.Name()
+	err := f.f.Sync()
+	if cerr := f.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, f.final)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("export: commit %s: %w", f.final, err)
+	}
+	// Make the rename itself durable. Not every platform can fsync a
+	// directory; the file's data is already synced either way.
+	if dir, err := os.Open(filepath.Dir(f.final)); err == nil {
+		_ = dir.Sync()
+		_ = dir.Close()
+	}
+	return nil
+}
+
+func (f *localFile) Abort() error {
+	if f.done {
+		return nil
+	}
+	f.done = true
+	_ = f.f.Close()
+	if err := os.Remove(f.f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("export: abort: %w", err)
+	}
+	return nil
+}
+
+// S3 upload tuning: parts are buffered in memory (partSize × concurrency at
+// most); 10,000 parts of 16 MiB allow files up to 160 GiB.
+const (
+	s3PartSize    = 16 << 20
+	s3Concurrency = 3
+	// s3AbortGrace bounds how long Abort waits for in-flight parts before
+	// cancelling them (the multipart upload is aborted in either case,
+	// unless the cancellation also kills that request).
+	s3AbortGrace = 30 * time.Second
+)
+
+// s3Dest writes under s3://bucket/prefix by streaming each file through a
+// pipe into a multipart upload: nothing is buffered whole or touches disk.
+type s3Dest struct {
+	client   *s3.Client
+	bucket   string
+	prefix   string // "" or ending in "/"
+	partSize int64  // 0: s3PartSize; tests make it small
+}
+
+func (d *s3Dest) Root() string { return "s3://" + d.bucket + "/" + d.prefix }
+
+func (d *s3Dest) Location(relPath string) string { return d.Root() + relPath }
+
+func (d *s3Dest) Create(ctx context.Context, relPath string) (File, error) {
+	if err := checkRel(relPath); err != nil {
+		return nil, err
+	}
+	key := d.prefix + path.Clean(relPath)
+	pr, pw := io.Pipe()
+	// The upload outlives a cancelled ctx just long enough to abort the
+	// multipart upload cleanly; Abort cancels it for good.
+	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	f := &s3File{ctx: ctx, pw: pw, cancel: cancel, done: make(chan struct{}), uri: d.Location(relPath)}
+	in := &s3.PutObjectInput{
+		Bucket: aws.String(d.bucket),
+		Key:    aws.String(key),
+		Body:   pr,
+	}
+	if ct := contentType(relPath); ct != "" {
+		in.ContentType = aws.String(ct)
+	}
+	up := manager.NewUploader(d.client, func(u *manager.Uploader) {
+		u.PartSize = cmp.Or(d.partSize, s3PartSize)
+		u.Concurrency = s3Concurrency
+		u.LeavePartsOnError = false
+	})
+	go func() {
+		defer close(f.done)
+		_, err := up.Upload(uctx, in)
+		if err != nil {
+			f.err = fmt.Errorf("export: upload %s: %w", f.uri, err)
+		}
+		// Unblock a writer still writing into a failed upload.
+		_ = pr.CloseWithError(cmpErr(f.err, io.ErrClosedPipe))
+	}()
+	// Abort the upload if the context ends before the file is finished, so
+	// a blocked Write cannot hang a cancelled export.
+	stop := context.AfterFunc(ctx, func() { _ = pw.CloseWithError(ctx.Err()) })
+	f.stop = stop
+	return f, nil
+}
+
+func cmpErr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
+}
+
+func contentType(relPath string) string {
+	switch path.Ext(relPath) {
+	case ".parquet":
+		return "application/vnd.apache.parquet"
+	case ".csv":
+		return "text/csv; charset=utf-8"
+	}
+	return ""
+}
+
+type s3File struct {
+	ctx    context.Context
+	pw     *io.PipeWriter
+	cancel context.CancelFunc
+	stop   func() bool
+	done   chan struct{}
+	err    error // set by the upload goroutine before done is closed
+	uri    string
+
+	mu       sync.Mutex
+	finished bool
+}
+
+func (f *s3File) Write(p []byte) (int, error) {
+	if err := f.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return f.pw.Write(p)
+}
+
+func (f *s3File) finish() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.finished {
+		return false
+	}
+	f.finished = true
+	f.stop()
+	return true
+}
+
+func (f *s3File) Commit() error {
+	if err := f.ctx.Err(); err != nil {
+		_ = f.Abort()
+		return fmt.Errorf("export: commit %s: %w", f.uri, err)
+	}
+	if !f.finish() {
+		return errors.New("export: commit of a finished file")
+	}
+	defer f.cancel()
+	_ = f.pw.Close() // EOF: the uploader sends the last part and completes
+	<-f.done
+	return f.err
+}
+
+func (f *s3File) Abort() error {
+	if !f.finish() {
+		return nil
+	}
+	defer f.cancel()
+	// A read error makes the uploader fail: a single-part upload never
+	// sends its PutObject, a multipart one is aborted.
+	_ = f.pw.CloseWithError(ErrAborted)
+	select {
+	case <-f.done:
+	case <-time.After(s3AbortGrace):
+		f.cancel()
+		<-f.done
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+package export
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+
+	"github.com/idbatch/idbatch/pipeline"
+)
+
+// Row is one exported record: one row of the Parquet output, with the columns
+// of DESIGN.md ("Parquet output") in that order, then deleted_at.
+//
+// Physical layout (see testdata/schema.golden):
+//   - Strings are UTF8. A string column tagged optional is written as null
+//     when the Go value is "" (parquet-go writes the zero value of an optional
+//     non-pointer field as null). job, run_id and outcome are required.
+//   - Strings are PLAIN encoded (the Exporter sets PLAIN as the default for
+//     BYTE_ARRAY, instead of parquet-go's DELTA_LENGTH_BYTE_ARRAY), except the
+//     low-cardinality columns tagged dict (RLE_DICTIONARY). The other string
+//     columns are tagged plain too, so the schema says so on its own.
+//   - Dates are *int32 days since 1970-01-01 with the date tag (parquet-go
+//     0.32 writes a time.Time tagged date wrongly); nil is null.
+//   - Timestamps are *int64 microseconds since the epoch, UTC, with
+//     isAdjustedToUTC=true (DuckDB: TIMESTAMP WITH TIME ZONE); nil is null.
+//   - Lists are 3-level LISTs of required strings; a nil slice is a null list,
+//     an empty non-nil slice is an empty list.
+//   - raw_result and extra hold JSON text in plain UTF8 columns (no JSON
+//     logical type, so every engine reads them as strings).
+type Row struct {
+	Job            string   `parquet:"job,dict"`
+	RunID          string   `parquet:"run_id,dict"`
+	ClientID       string   `parquet:"client_id,optional,plain"`
+	ScanRef        string   `parquet:"scan_ref,optional,plain"`
+	Outcome        string   `parquet:"outcome,dict"`
+	OverallStatus  string   `parquet:"overall_status,optional,dict"`
+	AutoDocument   string   `parquet:"auto_document,optional,dict"`
+	AutoFace       string   `parquet:"auto_face,optional,dict"`
+	ManualDocument string   `parquet:"manual_document,optional,dict"`
+	ManualFace     string   `parquet:"manual_face,optional,dict"`
+	FraudTags      []string `parquet:"fraud_tags,optional,list,dict"`
+	MismatchTags   []string `parquet:"mismatch_tags,optional,list,dict"`
+	// SuspicionReasons are iDenfy's suspicionReasons codes.
+	SuspicionReasons []string `parquet:"suspicion_reasons,optional,list,dict"`
+	// Final is the result's final flag (true once manually reviewed, or for a
+	// result that will not change); null when the record has no result.
+	Final *bool `parquet:"final"`
+
+	DocFirstName          string `parquet:"doc_first_name,optional,plain"`
+	DocLastName           string `parquet:"doc_last_name,optional,plain"`
+	DocNumber             string `parquet:"doc_number,optional,plain"`
+	DocPersonalCode       string `parquet:"doc_personal_code,optional,plain"`
+	DocDOB                *int32 `parquet:"doc_dob,date"`
+	DocExpiry             *int32 `parquet:"doc_expiry,date"`
+	DocDateOfIssue        *int32 `parquet:"doc_date_of_issue,date"`
+	DocType               string `parquet:"doc_type,optional,dict"`
+	DocSex                string `parquet:"doc_sex,optional,dict"`
+	DocNationality        string `parquet:"doc_nationality,optional,dict"`
+	DocIssuingCountry     string `parquet:"doc_issuing_country,optional,dict"`
+	SelectedCountry       string `parquet:"selected_country,optional,dict"`
+	SubmittedCountry      string `parquet:"submitted_country,optional,dict"`
+	SubmittedDocumentType string `parquet:"submitted_document_type,optional,dict"`
+
+	RejectReason string `parquet:"reject_reason,optional,dict"`
+	ErrorCode    string `parquet:"error_code,optional,dict"`
+	ErrorMessage string `parquet:"error_message,optional,plain"`
+	Attempts     int32  `parquet:"attempts"`
+
+	SourceFront string `parquet:"source_front,optional,plain"`
+	SourceBack  string `parquet:"source_back,optional,plain"`
+	SourceFace  string `parquet:"source_face,optional,plain"`
+	FrontSHA256 string `parquet:"front_sha256,optional,plain"`
+	BackSHA256  string `parquet:"back_sha256,optional,plain"`
+	FaceSHA256  string `parquet:"face_sha256,optional,plain"`
+
+	SubmittedAt *int64 `parquet:"submitted_at,timestamp(microsecond:utc)"`
+	ResultAt    *int64 `parquet:"result_at,timestamp(microsecond:utc)"`
+	ExportedAt  *int64 `parquet:"exported_at,timestamp(microsecond:utc)"`
+
+	AMLStatus              string   `parquet:"aml_status,optional,dict"`
+	AMLHits                []string `parquet:"aml_hits,optional,list,dict"`
+	DuplicateFaces         []string `parquet:"duplicate_faces,optional,list,plain"`
+	DuplicateDocFaces      []string `parquet:"duplicate_doc_faces,optional,list,plain"`
+	AgeEstimate            string   `parquet:"age_estimate,optional,dict"`
+	ClientIPProxyRiskLevel string   `parquet:"client_ip_proxy_risk_level,optional,dict"`
+	AdditionalSteps        string   `parquet:"additional_steps,optional,dict"`
+
+	// RawResult is the result JSON as received (without pre-signed fileUrls).
+	RawResult string `parquet:"raw_result,optional,plain"`
+	// Extra is the unknown manifest columns as a JSON object.
+	Extra string `parquet:"extra,optional,plain"`
+
+	// DeletedAt is when the verification was deleted at iDenfy. Rows are
+	// exported before deletion, so it is null today; it is in the schema so
+	// that a later re-export or a deletion log can fill it without a schema
+	// change.
+	DeletedAt *int64 `parquet:"deleted_at,timestamp(microsecond:utc)"`
+}
+
+// RowFromRecord maps a record to its exported row. runID is the run that
+// exports it and exportedAt the export time (both written on every row).
+// Unparseable dates and zero times become nulls; the raw result keeps what
+// the columns could not.
+func RowFromRecord(rec pipeline.Record, runID string, exportedAt time.Time) Row {
+	row := Row{
+		Job:          rec.Job,
+		RunID:        runID,
+		ClientID:     rec.Input.ClientID,
+		ScanRef:      rec.ScanRef,
+		Outcome:      string(outcomeOf(rec)),
+		RejectReason: rec.RejectReason,
+		ErrorCode:    rec.ErrorCode,
+		ErrorMessage: rec.ErrorMessage,
+		Attempts:     int32(min(max(rec.Attempts, 0), 1<<31-1)),
+
+		SubmittedCountry:      rec.Input.Country,
+		SubmittedDocumentType: rec.Input.DocumentType,
+		SourceFront:           rec.Input.Sources[pipeline.SideFront],
+		SourceBack:            rec.Input.Sources[pipeline.SideBack],
+		SourceFace:            rec.Input.Sources[pipeline.SideFace],
+		FrontSHA256:           rec.Hashes[pipeline.SideFront],
+		BackSHA256:            rec.Hashes[pipeline.SideBack],
+		FaceSHA256:            rec.Hashes[pipeline.SideFace],
+
+		SubmittedAt: micros(rec.SubmittedAt),
+		ResultAt:    micros(rec.ResultAt),
+		ExportedAt:  micros(exportedAt),
+		DeletedAt:   micros(rec.DeletedAt),
+		Extra:       extraJSON(rec.Input.Extra),
+	}
+	if r := rec.Result; r != nil {
+		if row.ScanRef == "" {
+			row.ScanRef = r.ScanRef
+		}
+		final := r.Final
+		row.Final = &final
+		row.OverallStatus = r.Overall
+		row.AutoDocument = r.AutoDocument
+		row.AutoFace = r.AutoFace
+		row.ManualDocument = r.ManualDocument
+		row.ManualFace = r.ManualFace
+		row.FraudTags = nonNil(r.FraudTags)
+		row.MismatchTags = nonNil(r.MismatchTags)
+		row.SuspicionReasons = nonNil(r.SuspicionReasons)
+		row.AdditionalSteps = r.AdditionalSteps
+
+		row.DocFirstName = r.DocFirstName
+		row.DocLastName = r.DocLastName
+		row.DocNumber = r.DocNumber
+		row.DocPersonalCode = r.DocPersonalCode
+		row.DocDOB = days(r.DocDOB)
+		row.DocExpiry = days(r.DocExpiry)
+		row.DocDateOfIssue = days(r.DocDateOfIssue)
+		row.DocType = r.DocType
+		row.DocSex = r.DocSex
+		row.DocNationality = r.DocNationality
+		row.DocIssuingCountry = r.DocIssuingCountry
+		row.SelectedCountry = r.SelectedCountry
+
+		row.AMLStatus = r.AMLStatus
+		row.AMLHits = nonNil(r.AMLHits)
+		row.DuplicateFaces = nonNil(r.DuplicateFaces)
+		row.DuplicateDocFaces = nonNil(r.DuplicateDocFaces)
+		row.AgeEstimate = r.AgeEstimate
+		row.ClientIPProxyRiskLevel = r.ClientIPProxyRiskLevel
+
+		row.RawResult = rawResult(r.Raw)
+	}
+	return row
+}
+
+// outcomeOf is the record's outcome, derived from its state and result when
+// the Store holds none (it always should for an end state).
+func outcomeOf(rec pipeline.Record) pipeline.Outcome {
+	switch {
+	case rec.Outcome != "":
+		return rec.Outcome
+	case rec.State == pipeline.StateRejected:
+		return pipeline.OutcomeRejected
+	case rec.State == pipeline.StateFailed:
+		return pipeline.OutcomeFailed
+	case rec.Result != nil:
+		return rec.Result.Outcome()
+	}
+	return ""
+}
+
+// nonNil turns a nil list into an empty one: a record with a result has
+// lists (possibly empty); only a record without a result has null lists.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// micros is t as microseconds since the epoch, or nil for the zero time.
+func micros(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	v := t.UnixMicro()
+	return &v
+}
+
+// days parses a YYYY-MM-DD date into days since 1970-01-01, or nil.
+func days(s string) *int32 {
+	if s == "" {
+		return nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return nil
+	}
+	d := int32(t.Unix() / 86400) // t is midnight UTC: an exact multiple of a day
+	return &d
+}
+
+// extraJSON is the unknown manifest columns as a JSON object with sorted
+// keys, or "" (null) when there are none.
+func extraJSON(extra map[string]string) string {
+	if len(extra) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(extra)
+	if err != nil { // cannot happen for map[string]string
+		return ""
+	}
+	return string(b)
+}
+
+// rawResult is the raw result as text. Raw is stored without the pre-signed
+// fileUrls; if a top-level fileUrls slipped through anyway it is removed here,
+// because those URLs open the customer's document images.
+func rawResult(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	if !bytes.Contains(raw, []byte(`"fileUrls"`)) {
+		return string(raw)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return string(raw)
+	}
+	if _, ok := m["fileUrls"]; !ok {
+		return string(raw)
+	}
+	delete(m, "fileUrls")
+	b, err := json.Marshal(m)
+	if err != nil {
+		return string(raw)
+	}
+	return string(b)
+}

@@ -1,0 +1,170 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/idbatch/idbatch/pipeline"
+)
+
+// DefaultMaxRequestBytes bounds the /process body when
+// Preparer.MaxRequestBytes is 0 (iDenfy documents 20 MB).
+const DefaultMaxRequestBytes = 19_000_000
+
+// requestOverhead is what a /process body holds besides the images: token,
+// country, document type, braces. Per image, the key and quotes add
+// len(side)+6.
+const requestOverhead = 512
+
+// Prepared is a record's images, ready for /process.
+type Prepared struct {
+	Images map[pipeline.Side][]byte // normalized JPEG per side
+	Hashes map[pipeline.Side]string // hex sha256 of each image
+	Bytes  int                      // sum of the image sizes (memory held)
+	// RequestBytes estimates the /process body: base64 of every image plus
+	// JSON overhead.
+	RequestBytes int
+}
+
+// Preparer does everything a record needs before money is spent on it:
+// validation, fetching, normalization, size checks. Safe for concurrent use.
+type Preparer struct {
+	Objects *Objects
+	Options NormalizeOptions
+	// MaxRequestBytes bounds RequestBytes (0: DefaultMaxRequestBytes). When
+	// the images are over it, they are normalized again with a per-image
+	// byte budget that fits; if that fails too, cannot_fit_size_limit.
+	MaxRequestBytes int
+}
+
+// Prepare validates rec.Input (see Validate), then fetches every side in
+// rec.Input.Sources concurrently and normalizes it.
+//
+// A *pipeline.RejectError means the record can never be verified as it is;
+// its detail names the side (e.g. "FRONT: object not found"). When several
+// sides fail, the reject of the first side in pipeline.Sides order wins
+// over any other error, so the outcome does not depend on timing. Any other
+// error (S3 unavailable, ctx cancelled) is an infrastructure error: the
+// record may succeed later. Nothing is written to disk.
+func (p *Preparer) Prepare(ctx context.Context, rec pipeline.Record) (Prepared, error) {
+	if err := Validate(rec.Input); err != nil {
+		return Prepared{}, err
+	}
+	if p.Objects == nil {
+		return Prepared{}, errors.New("ingest: preparer has no Objects")
+	}
+	opt := p.Options.WithDefaults()
+	limit := p.MaxRequestBytes
+	if limit <= 0 {
+		limit = DefaultMaxRequestBytes
+	}
+
+	var sides []pipeline.Side
+	for _, s := range pipeline.Sides {
+		if rec.Input.Sources[s] != "" {
+			sides = append(sides, s)
+		}
+	}
+	type slot struct {
+		raw, img []byte
+		err      error
+	}
+	slots := make([]slot, len(sides))
+	// Goroutines never return an error: a failing side must not cancel
+	// the others, or which reject wins would depend on timing.
+	var g errgroup.Group
+	for i, side := range sides {
+		g.Go(func() error {
+			raw, err := p.Objects.Get(ctx, rec.Input.Sources[side])
+			if err == nil {
+				slots[i].img, err = Normalize(raw, opt)
+				slots[i].raw = raw
+			}
+			slots[i].err = err
+			return nil
+		})
+	}
+	g.Wait()
+	if err := firstError(sides, func(i int) error { return slots[i].err }); err != nil {
+		return Prepared{}, err
+	}
+
+	if size := requestBytes(sides, func(i int) int { return len(slots[i].img) }); size > limit {
+		// Normalize again with an equal share of the request per image,
+		// in decoded bytes (base64 is 4/3 of them).
+		budget := (limit - requestOverhead - len(sides)*32) / len(sides) * 3 / 4
+		if budget <= 0 {
+			return Prepared{}, pipeline.Reject(pipeline.RejectCannotFitSizeLimit,
+				fmt.Sprintf("request limit %d bytes leaves no room for %d images", limit, len(sides)))
+		}
+		tight := opt
+		tight.MaxImageBytes = min(opt.MaxImageBytes, budget)
+		var g errgroup.Group
+		for i := range sides {
+			if len(slots[i].img) <= budget {
+				continue
+			}
+			g.Go(func() error {
+				slots[i].img, slots[i].err = Normalize(slots[i].raw, tight)
+				return nil
+			})
+		}
+		g.Wait()
+		if err := firstError(sides, func(i int) error { return slots[i].err }); err != nil {
+			if re := (*pipeline.RejectError)(nil); errors.As(err, &re) && re.Code == pipeline.RejectCannotFitSizeLimit {
+				return Prepared{}, pipeline.Reject(re.Code, fmt.Sprintf("request of %d bytes is over %d: %s", size, limit, re.Detail))
+			}
+			return Prepared{}, err
+		}
+		if size := requestBytes(sides, func(i int) int { return len(slots[i].img) }); size > limit {
+			return Prepared{}, pipeline.Reject(pipeline.RejectCannotFitSizeLimit,
+				fmt.Sprintf("request would be %d bytes, more than %d", size, limit))
+		}
+	}
+
+	out := Prepared{Images: make(map[pipeline.Side][]byte, len(sides)), Hashes: make(map[pipeline.Side]string, len(sides))}
+	for i, side := range sides {
+		img := slots[i].img
+		sum := sha256.Sum256(img)
+		out.Images[side] = img
+		out.Hashes[side] = hex.EncodeToString(sum[:])
+		out.Bytes += len(img)
+	}
+	out.RequestBytes = requestBytes(sides, func(i int) int { return len(slots[i].img) })
+	return out, nil
+}
+
+// firstError returns the first reject in side order, else the first other
+// error, each naming its side.
+func firstError(sides []pipeline.Side, errOf func(int) error) error {
+	var other error
+	for i, side := range sides {
+		err := errOf(i)
+		if err == nil {
+			continue
+		}
+		var re *pipeline.RejectError
+		if errors.As(err, &re) {
+			return pipeline.Reject(re.Code, string(side)+": "+re.Detail)
+		}
+		if other == nil {
+			other = fmt.Errorf("ingest: %s: %w", side, err)
+		}
+	}
+	return other
+}
+
+// requestBytes estimates the /process body for images of the given sizes.
+func requestBytes(sides []pipeline.Side, size func(int) int) int {
+	n := requestOverhead
+	for i, side := range sides {
+		n += base64.StdEncoding.EncodedLen(size(i)) + len(side) + 6
+	}
+	return n
+}

@@ -1,0 +1,112 @@
+package sqlitestore
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/pipeline/storetest"
+)
+
+// BenchmarkLoad loads fresh manifest records in batches of 1000 into a
+// growing database; reports rows/s.
+func BenchmarkLoad(b *testing.B) {
+	ctx := context.Background()
+	s := openTemp(b)
+	const batch = 1000
+	b.ResetTimer()
+	n := 0
+	for b.Loop() {
+		recs := storetest.Records("bench", n, batch)
+		st, err := s.Load(ctx, "bench", recs, storetest.T0)
+		if err != nil || st.Inserted != batch {
+			b.Fatalf("%+v, %v", st, err)
+		}
+		n += batch
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkReload reloads an unchanged batch of 1000 (a rerun of the job).
+func BenchmarkReload(b *testing.B) {
+	ctx := context.Background()
+	s := openTemp(b)
+	const batch = 1000
+	recs := storetest.Records("bench", 0, batch)
+	if _, err := s.Load(ctx, "bench", recs, storetest.T0); err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for b.Loop() {
+		st, err := s.Load(ctx, "bench", recs, storetest.T0)
+		if err != nil || st.Unchanged != batch {
+			b.Fatalf("%+v, %v", st, err)
+		}
+		n += batch
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkClaimTransition claims 100 pending records and moves each to
+// tokening, one transition (one commit) each; reports transitions/s.
+func BenchmarkClaimTransition(b *testing.B) {
+	ctx := context.Background()
+	s := openTemp(b)
+	loaded := 0
+	moved := 0
+	now := storetest.T0
+	b.ResetTimer()
+	for b.Loop() {
+		if moved+100 > loaded {
+			b.StopTimer()
+			if _, err := s.Load(ctx, "bench", storetest.Records("bench", loaded, 10000), now); err != nil {
+				b.Fatal(err)
+			}
+			loaded += 10000
+			b.StartTimer()
+		}
+		recs, err := s.Claim(ctx, pipeline.ClaimRequest{Job: "bench", States: []pipeline.State{pipeline.StatePending},
+			Owner: "bench", Limit: 100, Lease: time.Minute, Now: now})
+		if err != nil || len(recs) != 100 {
+			b.Fatalf("claimed %d: %v", len(recs), err)
+		}
+		for _, r := range recs {
+			if err := s.Transition(ctx, pipeline.Transition{ID: r.ID, From: pipeline.StatePending, Version: r.Version,
+				To: pipeline.StateTokening, Now: now, Patch: pipeline.Patch{IntentAt: &now}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		moved += len(recs)
+	}
+	b.ReportMetric(float64(moved)/b.Elapsed().Seconds(), "transitions/s")
+}
+
+// BenchmarkClaimDeep claims from a job whose first 200,000 records are
+// done: a claim must not walk them.
+func BenchmarkClaimDeep(b *testing.B) {
+	ctx := context.Background()
+	s := openTemp(b)
+	for i := 0; i < 210000; i += 1000 {
+		if _, err := s.Load(ctx, "bench", storetest.Records("bench", i, 1000), storetest.T0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE records SET state = 'final' WHERE id <= 200000`); err != nil {
+		b.Fatal(err)
+	}
+	now := storetest.T0
+	for b.Loop() {
+		now = now.Add(2 * time.Minute) // earlier leases expired
+		recs, err := s.Claim(ctx, pipeline.ClaimRequest{Job: "bench", States: []pipeline.State{pipeline.StatePending, pipeline.StateTokened},
+			Owner: "bench", Limit: 100, Lease: time.Minute, Now: now})
+		if err != nil || len(recs) != 100 || recs[0].ID != 200001 {
+			b.Fatalf("claimed %d: %v", len(recs), err)
+		}
+	}
+}
+
+var _ = fmt.Sprint
+var _ = filepath.Join

@@ -1,0 +1,48 @@
+// Package storetest is the conformance suite every pipeline.Store must pass.
+//
+// A Store's own test calls Run with a function that opens a fresh, empty
+// Store (a new SQLite file, a new PostgreSQL schema) and arranges for it to be
+// closed when the test ends:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) pipeline.Store {
+//			s, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "idbatch.db"))
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			t.Cleanup(func() { s.Close() })
+//			return s
+//		})
+//	}
+//
+// Subtests run in parallel, each on its own Store, so open is called
+// concurrently. A Store that several handles or processes can share also runs
+// Concurrent with several handles on one database (for SQLite: two Stores on
+// one file, that is, separate connections).
+//
+// Beyond the comments of pipeline.Store, the suite pins down what they leave
+// open, so that every Store behaves the same:
+//
+//   - Times round-trip at microsecond precision and compare with time.Equal;
+//     the zero time means "never" and round-trips as the zero time.
+//   - Versions start at a positive value and every write (Load update, Claim,
+//     Transition, MarkExported) increments them.
+//   - Load takes Key, Ref, Line, Input, State (empty = pending), RejectReason,
+//     ErrorCode, ErrorMessage, Outcome and RunID from each record; a record
+//     loaded rejected without an Outcome gets OutcomeRejected. An updated
+//     record has its input, line, state and reasons replaced, exported_at
+//     cleared and its version incremented, so that a worker holding it loses
+//     its next versioned transition (ErrConflict).
+//   - Claim needs Job, Owner, States and a positive Lease; a lease expires at
+//     LeaseUntil (a claim at exactly that instant may take the record).
+//   - Transition of a missing id wraps ErrNotFound, of a record in another
+//     state or version wraps ErrConflict; either way nothing changes. Setting
+//     a scanRef that another record holds is an error and changes nothing.
+//   - Result.Raw round-trips byte for byte.
+//   - List with Limit <= 0 returns every match; SubmittedBefore is strict and
+//     excludes records never submitted; NotBefore keeps records without one.
+//   - MarkExported ignores records not in an end state and records already
+//     exported; Counts returns 0 (or no entry) for empty states.
+//   - Runs lists the latest runs first; FinishRun of an unknown run wraps
+//     ErrNotFound.
+package storetest

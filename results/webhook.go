@@ -1,0 +1,147 @@
+package results
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/submit/idenfy"
+)
+
+// MaxWebhookBytes caps a webhook body; larger ones are answered 413.
+const MaxWebhookBytes = 1 << 20
+
+// resultStore is what the handler and the poller need of a pipeline.Store.
+type resultStore interface {
+	ByScanRef(ctx context.Context, scanRef string) (pipeline.Record, error)
+	ByRef(ctx context.Context, ref string) (pipeline.Record, error)
+	Transition(ctx context.Context, t pipeline.Transition) error
+}
+
+// Handler receives iDenfy webhooks. It verifies Idenfy-Signature over the raw
+// body before parsing anything, then stores the result with
+// pipeline.ApplyResult. Answers: 200 stored, ignored (duplicate, older) or
+// unknown; 400 malformed; 401 missing or wrong signature; 405 not POST; 413
+// too large; 500 the Store failed (iDenfy retries).
+type Handler struct {
+	Store      resultStore
+	SigningKey []byte
+	RunID      string
+	Log        *slog.Logger
+	Now        func() time.Time
+	// OnOutcome, if set, is called with each answer, for metrics.
+	OnOutcome func(outcome string)
+
+	received atomic.Int64
+}
+
+// Received returns how many webhooks were stored or ignored (not refused).
+func (h *Handler) Received() int64 { return h.received.Load() }
+
+func (h *Handler) outcome(o string) {
+	if h.OnOutcome != nil {
+		h.OnOutcome(o)
+	}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := h.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := time.Now
+	if h.Now != nil {
+		now = h.Now
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.reply(w, http.StatusMethodNotAllowed, "method not allowed")
+		h.outcome("method_not_allowed")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			h.reply(w, http.StatusRequestEntityTooLarge, "body too large")
+			h.outcome("too_large")
+			return
+		}
+		h.reply(w, http.StatusBadRequest, "cannot read body")
+		h.outcome("bad_request")
+		return
+	}
+	if len(h.SigningKey) == 0 || !idenfy.VerifySignature(h.SigningKey, body, r.Header.Get(idenfy.SignatureHeader)) {
+		log.Warn("webhook refused: bad signature", "bytes", len(body))
+		h.reply(w, http.StatusUnauthorized, "invalid signature")
+		h.outcome("bad_signature")
+		return
+	}
+	wh, err := idenfy.ParseWebhook(body)
+	if err != nil || wh.ScanRef == "" {
+		h.reply(w, http.StatusBadRequest, "malformed payload")
+		h.outcome("malformed")
+		return
+	}
+	raw, err := idenfy.StripFileURLs(body)
+	if err != nil {
+		raw = nil
+	}
+	res := FromWebhook(wh, raw, now())
+	ctx, cancel := context.WithTimeout(r.Context(), 8*time.Second) // iDenfy waits 10 s
+	defer cancel()
+	out, rec, err := pipeline.ApplyResult(ctx, h.Store, res, h.RunID, now())
+	if err != nil {
+		log.Error("webhook not stored", "scan_ref", wh.ScanRef, "err", err)
+		h.reply(w, http.StatusInternalServerError, "not stored")
+		h.outcome("store_error")
+		return
+	}
+	h.received.Add(1)
+	log.Info("webhook", "scan_ref", wh.ScanRef, "record", rec.ID, "final", res.Final, "overall", res.Overall, "outcome", out.String())
+	h.outcome(out.String())
+	h.reply(w, http.StatusOK, out.String())
+}
+
+func (h *Handler) reply(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"result": msg})
+}
+
+// Serve runs an HTTP server for h at addr and path (plus /healthz) until ctx
+// ends, then shuts down gracefully. ready, if not nil, receives the bound
+// address once listening.
+func Serve(ctx context.Context, addr, path string, h http.Handler, extra map[string]http.Handler, ready func(addr string)) error {
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	for p, hh := range extra {
+		mux.Handle(p, hh)
+	}
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 15 * time.Second, IdleTimeout: 60 * time.Second}
+	ln, err := listen(addr)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	return nil
+}

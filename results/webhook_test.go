@@ -1,0 +1,179 @@
+package results_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/pipeline/sqlitestore"
+	"github.com/idbatch/idbatch/results"
+	"github.com/idbatch/idbatch/submit/idenfy"
+)
+
+const key = "test-signing-key"
+
+// newSubmitted returns a store holding one submitted record with scanRef "scan-1".
+func newSubmitted(t *testing.T) (*sqlitestore.Store, pipeline.Record) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	now := time.Now()
+	rec := pipeline.Record{Job: "j", Key: "c1", Ref: pipeline.RefFor("j", "c1"), Line: 2, State: pipeline.StatePending,
+		Input: pipeline.Input{ClientID: "c1", Country: "LT", DocumentType: "PASSPORT"}}
+	if _, err := st.Load(ctx, "j", []pipeline.Record{rec}, now); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.ByRef(ctx, rec.Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := "scan-1"
+	steps := []struct {
+		to pipeline.State
+		p  pipeline.Patch
+	}{
+		{pipeline.StateTokening, pipeline.Patch{IntentAt: &now}},
+		{pipeline.StateTokened, pipeline.Patch{ScanRef: &scan}},
+		{pipeline.StateSubmitted, pipeline.Patch{SubmittedAt: &now}},
+	}
+	for _, s := range steps {
+		if err := st.Transition(ctx, pipeline.Transition{ID: got.ID, From: got.State, To: s.to, Now: now, Patch: s.p}); err != nil {
+			t.Fatal(err)
+		}
+		got.State = s.to
+	}
+	got, _ = st.Get(ctx, got.ID)
+	return st, got
+}
+
+func payload(final bool, overall string) []byte {
+	m := map[string]any{
+		"final": final, "scanRef": "scan-1", "clientId": "c1", "externalRef": pipeline.RefFor("j", "c1"), "platform": "OTHER",
+		"status": map[string]any{"overall": overall, "autoDocument": "DOC_VALIDATED", "autoFace": "FACE_MATCH",
+			"manualDocument": map[bool]any{true: "DOC_VALIDATED", false: nil}[final], "manualFace": map[bool]any{true: "FACE_MATCH", false: nil}[final],
+			"fraudTags": []string{}, "mismatchTags": []string{"NAME"}, "suspicionReasons": []string{}},
+		"data":     map[string]any{"docFirstName": "JOHN", "docDob": "1990-05-17", "docType": "PASSPORT"},
+		"fileUrls": map[string]any{"FRONT": "https://s3.example/front.png?Signature=secret"},
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func post(t *testing.T, h http.Handler, body []byte, sig string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/idenfy", bytes.NewReader(body))
+	if sig != "" {
+		req.Header.Set(idenfy.SignatureHeader, sig)
+	}
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, req)
+	return rr
+}
+
+func TestWebhookRefusesBadInputAndChangesNothing(t *testing.T) {
+	st, rec := newSubmitted(t)
+	h := &results.Handler{Store: st, SigningKey: []byte(key)}
+	good := payload(true, "APPROVED")
+	cases := []struct {
+		name string
+		body []byte
+		sig  string
+		want int
+	}{
+		{"unsigned", good, "", http.StatusUnauthorized},
+		{"forged", good, idenfy.Sign([]byte("another key"), good), http.StatusUnauthorized},
+		{"signature of another body", good, idenfy.Sign([]byte(key), payload(true, "DENIED")), http.StatusUnauthorized},
+		{"not hex", good, "zz-not-hex", http.StatusUnauthorized},
+		{"malformed JSON, signed", []byte(`{"final": tru`), idenfy.Sign([]byte(key), []byte(`{"final": tru`)), http.StatusBadRequest},
+		{"oversized", bytes.Repeat([]byte("x"), results.MaxWebhookBytes+1), "00", http.StatusRequestEntityTooLarge},
+	}
+	for _, c := range cases {
+		if rr := post(t, h, c.body, c.sig); rr.Code != c.want {
+			t.Errorf("%s: status %d, want %d", c.name, rr.Code, c.want)
+		}
+	}
+	req := httptest.NewRequest(http.MethodGet, "/webhooks/idenfy", nil)
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, req)
+	if rr.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET: status %d", rr.Code)
+	}
+	after, _ := st.Get(context.Background(), rec.ID)
+	if after.State != pipeline.StateSubmitted || after.Result != nil || after.Version != rec.Version {
+		t.Errorf("refused webhooks changed the record: state %s result %v version %d→%d", after.State, after.Result, rec.Version, after.Version)
+	}
+}
+
+func TestWebhookAutoThenManualDuplicatesAndReorder(t *testing.T) {
+	st, rec := newSubmitted(t)
+	h := &results.Handler{Store: st, SigningKey: []byte(key)}
+	auto, manual := payload(false, "SUSPECTED"), payload(true, "APPROVED")
+	send := func(b []byte) string {
+		rr := post(t, h, b, idenfy.Sign([]byte(key), b))
+		if rr.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", rr.Code, rr.Body)
+		}
+		return rr.Body.String()
+	}
+	if got := send(auto); !strings.Contains(got, "applied") {
+		t.Errorf("auto: %s", got)
+	}
+	r, _ := st.Get(context.Background(), rec.ID)
+	if r.State != pipeline.StateSubmitted || r.Result == nil || r.Result.Final {
+		t.Fatalf("after auto: state %s result %+v", r.State, r.Result)
+	}
+	if got := send(manual); !strings.Contains(got, "applied") {
+		t.Errorf("manual: %s", got)
+	}
+	// Replays and the late automatic result are ignored.
+	for _, b := range [][]byte{manual, auto, auto} {
+		if got := send(b); !strings.Contains(got, "ignored") {
+			t.Errorf("replay: %s", got)
+		}
+	}
+	r, _ = st.Get(context.Background(), rec.ID)
+	if r.State != pipeline.StateFinal || r.Outcome != pipeline.OutcomeApproved || !r.Result.Final || r.Result.ManualFace != "FACE_MATCH" {
+		t.Errorf("final record: state %s outcome %s result %+v", r.State, r.Outcome, r.Result)
+	}
+	if r.Result.DocDOB != "1990-05-17" || len(r.Result.MismatchTags) != 1 {
+		t.Errorf("parsed fields lost: %+v", r.Result)
+	}
+	if bytes.Contains(r.Result.Raw, []byte("Signature=secret")) || !bytes.Contains(r.Result.Raw, []byte(`"docFirstName"`)) {
+		t.Errorf("raw payload must keep the data and drop fileUrls: %s", r.Result.Raw)
+	}
+}
+
+func TestWebhookManualBeforeAuto(t *testing.T) {
+	st, rec := newSubmitted(t)
+	h := &results.Handler{Store: st, SigningKey: []byte(key)}
+	for _, b := range [][]byte{payload(true, "DENIED"), payload(false, "APPROVED")} {
+		if rr := post(t, h, b, idenfy.Sign([]byte(key), b)); rr.Code != http.StatusOK {
+			t.Fatalf("status %d", rr.Code)
+		}
+	}
+	r, _ := st.Get(context.Background(), rec.ID)
+	if r.State != pipeline.StateFinal || r.Outcome != pipeline.OutcomeDenied {
+		t.Errorf("a late automatic result moved the record backwards: %s %s", r.State, r.Outcome)
+	}
+}
+
+func TestWebhookUnknownScanRefIsAcknowledged(t *testing.T) {
+	st, _ := newSubmitted(t)
+	h := &results.Handler{Store: st, SigningKey: []byte(key)}
+	b := []byte(`{"final":true,"scanRef":"not-ours","clientId":"x","status":{"overall":"APPROVED"}}`)
+	rr := post(t, h, b, idenfy.Sign([]byte(key), b))
+	if rr.Code != http.StatusOK || !strings.Contains(rr.Body.String(), "unknown") {
+		t.Errorf("unknown scanRef: %d %s", rr.Code, rr.Body)
+	}
+}

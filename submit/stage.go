@@ -1,0 +1,352 @@
+package submit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/submit/idenfy"
+)
+
+// API is what the stage needs of iDenfy; *idenfy.Client implements it.
+type API interface {
+	CreateToken(ctx context.Context, req idenfy.TokenRequest) (idenfy.TokenResponse, error)
+	Process(ctx context.Context, req idenfy.ProcessRequest) error
+	Status(ctx context.Context, scanRef string) (idenfy.StatusResponse, error)
+}
+
+// store is what the stage needs of a pipeline.Store.
+type store interface {
+	Transition(ctx context.Context, t pipeline.Transition) error
+	Get(ctx context.Context, id int64) (pipeline.Record, error)
+}
+
+// Options configure the stage.
+type Options struct {
+	TokenType      string         // IDENTIFICATION (default) or DOCUMENT
+	ExpiryTime     int            // token expiryTime in seconds; default 900
+	SendPersonal   bool           // send first/last name and date of birth for cross-checking
+	DummyStatus    string         // DEV keys only
+	CallbackURL    string         // sent only when set
+	TokenExtra     map[string]any // other token parameters, passed through
+	MaxAttempts    int            // token attempts per record before it fails; default 5
+	RetryBackoff   time.Duration  // base backoff of a retryable record failure; default 1m
+	MaxSubmissions int            // tokens this run may create; 0 = no cap
+	RunID          string
+}
+
+// ErrCapReached is returned by Submit when MaxSubmissions tokens were created.
+var ErrCapReached = fmt.Errorf("submit: %w", pipeline.ErrCapReached)
+
+// FatalError wraps an API error that must stop the run (credentials, credits).
+type FatalError struct{ Err error }
+
+func (e *FatalError) Error() string { return "fatal API error: " + e.Err.Error() }
+func (e *FatalError) Unwrap() error { return e.Err }
+
+// Fatal marks the error as one that ends the run.
+func (e *FatalError) Fatal() bool { return true }
+
+// Stage implements pipeline.Submitter.
+type Stage struct {
+	api    API
+	st     store
+	opt    Options
+	log    *slog.Logger
+	now    func() time.Time
+	tokens atomic.Int64
+}
+
+var _ pipeline.Submitter = (*Stage)(nil)
+
+// NewStage returns the submit stage.
+func NewStage(api API, st store, opt Options, log *slog.Logger) *Stage {
+	if opt.TokenType == "" {
+		opt.TokenType = "IDENTIFICATION"
+	}
+	if opt.ExpiryTime == 0 {
+		opt.ExpiryTime = 900
+	}
+	if opt.MaxAttempts == 0 {
+		opt.MaxAttempts = 5
+	}
+	if opt.RetryBackoff == 0 {
+		opt.RetryBackoff = time.Minute
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Stage{api: api, st: st, opt: opt, log: log.With("stage", "submit"), now: time.Now}
+}
+
+// TokensCreated returns the number of tokens this stage created.
+func (s *Stage) TokensCreated() int64 { return s.tokens.Load() }
+
+// CapReached reports whether MaxSubmissions tokens were created.
+func (s *Stage) CapReached() bool {
+	return s.opt.MaxSubmissions > 0 && s.tokens.Load() >= int64(s.opt.MaxSubmissions)
+}
+
+// bg returns a context for store writes that must happen even when ctx was
+// cancelled (the outcome of a call that did reach iDenfy must be recorded).
+func bg(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+}
+
+// move is a compare-and-set transition written even when ctx is cancelled.
+func (s *Stage) move(ctx context.Context, rec *pipeline.Record, to pipeline.State, p pipeline.Patch) error {
+	wctx, cancel := bg(ctx)
+	defer cancel()
+	now := s.now()
+	err := s.st.Transition(wctx, pipeline.Transition{ID: rec.ID, From: rec.State, Version: rec.Version, To: to, Now: now, Patch: p})
+	if err != nil {
+		return err
+	}
+	rec.State = to
+	rec.Version++
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Submit runs token and process for a claimed pending or tokened record.
+func (s *Stage) Submit(ctx context.Context, rec pipeline.Record, p pipeline.Prepared) (pipeline.SubmitOutcome, error) {
+	var out pipeline.SubmitOutcome
+	if rec.State == pipeline.StatePending {
+		if s.opt.MaxSubmissions > 0 && s.tokens.Add(1) > int64(s.opt.MaxSubmissions) {
+			s.tokens.Add(-1)
+			return out, ErrCapReached
+		} else if s.opt.MaxSubmissions == 0 {
+			s.tokens.Add(1)
+		}
+		done, err := s.token(ctx, &rec, p, &out)
+		if err != nil || done {
+			if !out.Charged {
+				s.tokens.Add(-1)
+			}
+			out.State = rec.State
+			return out, err
+		}
+	}
+	if rec.State != pipeline.StateTokened {
+		return out, fmt.Errorf("submit: record %d in state %s", rec.ID, rec.State)
+	}
+	err := s.process(ctx, &rec, p, &out)
+	out.State = rec.State
+	return out, err
+}
+
+// token writes the intent, creates the token and stores it. done reports that
+// the record was moved elsewhere than tokened (failed, back to pending, orphan).
+func (s *Stage) token(ctx context.Context, rec *pipeline.Record, p pipeline.Prepared, out *pipeline.SubmitOutcome) (done bool, err error) {
+	now := s.now()
+	if err := s.move(ctx, rec, pipeline.StateTokening, pipeline.Patch{
+		IntentAt: &now, Attempts: ptr(rec.Attempts + 1), Hashes: p.Hashes, KeepLease: true,
+		RunID: ptr(s.opt.RunID), ErrorCode: ptr(""), ErrorMessage: ptr(""),
+	}); err != nil {
+		if errors.Is(err, pipeline.ErrConflict) {
+			out.Code = "conflict"
+			return true, nil
+		}
+		return true, err
+	}
+	rec.Attempts++
+	req := idenfy.TokenRequest{
+		ClientID: rec.Input.ClientID, TokenType: s.opt.TokenType, ExternalRef: rec.Ref,
+		Country: rec.Input.Country, ExpiryTime: s.opt.ExpiryTime, DummyStatus: s.opt.DummyStatus,
+		CallbackURL: s.opt.CallbackURL, Extra: s.opt.TokenExtra,
+	}
+	if rec.Input.DocumentType != "" {
+		req.Documents = []string{rec.Input.DocumentType}
+	}
+	if s.opt.SendPersonal {
+		req.FirstName, req.LastName, req.DateOfBirth = rec.Input.FirstName, rec.Input.LastName, rec.Input.DateOfBirth
+	}
+	resp, err := s.api.CreateToken(ctx, req)
+	if err != nil {
+		return true, s.tokenFailed(ctx, rec, err, out)
+	}
+	out.Charged = true
+	exp := s.now().Add(time.Duration(resp.ExpiryTime) * time.Second)
+	if resp.ExpiryTime == 0 {
+		exp = s.now().Add(time.Duration(s.opt.ExpiryTime) * time.Second)
+	}
+	if err := s.move(ctx, rec, pipeline.StateTokened, pipeline.Patch{
+		ScanRef: &resp.ScanRef, AuthToken: &resp.AuthToken, TokenExpiresAt: &exp, KeepLease: true,
+	}); err != nil {
+		// The token exists but is not stored: the record stays tokening and
+		// is reported as a possible orphan by the next run.
+		return true, fmt.Errorf("store token of record %d: %w", rec.ID, err)
+	}
+	rec.ScanRef, rec.AuthToken, rec.TokenExpiresAt = resp.ScanRef, resp.AuthToken, exp
+	return false, nil
+}
+
+func (s *Stage) tokenFailed(ctx context.Context, rec *pipeline.Record, err error, out *pipeline.SubmitOutcome) error {
+	var apiErr *idenfy.APIError
+	errors.As(err, &apiErr)
+	code := errorCode(err)
+	out.Code = code
+	msg := err.Error()
+	switch {
+	case errors.Is(err, idenfy.ErrAmbiguous):
+		// The request may have created a token: never retried silently.
+		s.log.Warn("token call ambiguous; record is a possible orphan", "record", rec.ID, "err", msg)
+		return s.moveOrLog(ctx, rec, pipeline.StateOrphan, pipeline.Patch{ErrorCode: ptr("token_ambiguous"), ErrorMessage: &msg})
+	case apiErr == nil && ctx.Err() != nil:
+		// Cancelled before the request was sent: nothing was spent.
+		return s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{Attempts: ptr(rec.Attempts - 1), IntentAt: &time.Time{}})
+	case idenfy.IsFatal(err):
+		if e := s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{Attempts: ptr(rec.Attempts - 1), IntentAt: &time.Time{}, ErrorCode: &code, ErrorMessage: &msg}); e != nil {
+			return e
+		}
+		return &FatalError{Err: err}
+	case idenfy.IsConflict(err):
+		// iDenfy holds an active token for this clientId: park the record until it expires.
+		nb := s.now().Add(time.Duration(s.opt.ExpiryTime)*time.Second + time.Minute)
+		return s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{NotBefore: &nb, IntentAt: &time.Time{}, ErrorCode: ptr("active_token_409"), ErrorMessage: &msg})
+	case idenfy.IsRetryable(err):
+		return s.retryLater(ctx, rec, code, msg)
+	default:
+		return s.moveOrLog(ctx, rec, pipeline.StateFailed, pipeline.Patch{Outcome: ptr(pipeline.OutcomeFailed), ErrorCode: &code, ErrorMessage: &msg, RunID: ptr(s.opt.RunID)})
+	}
+}
+
+// retryLater puts a record whose call failed transiently back to pending
+// with a backoff, or fails it when its attempts are used up.
+func (s *Stage) retryLater(ctx context.Context, rec *pipeline.Record, code, msg string) error {
+	if rec.Attempts >= s.opt.MaxAttempts {
+		return s.moveOrLog(ctx, rec, pipeline.StateFailed, pipeline.Patch{Outcome: ptr(pipeline.OutcomeFailed), ErrorCode: &code, ErrorMessage: &msg, RunID: ptr(s.opt.RunID)})
+	}
+	nb := s.now().Add(s.opt.RetryBackoff << min(rec.Attempts, 6))
+	return s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{NotBefore: &nb, IntentAt: &time.Time{}, ErrorCode: &code, ErrorMessage: &msg})
+}
+
+func (s *Stage) moveOrLog(ctx context.Context, rec *pipeline.Record, to pipeline.State, p pipeline.Patch) error {
+	err := s.move(ctx, rec, to, p)
+	if errors.Is(err, pipeline.ErrConflict) {
+		s.log.Info("record moved concurrently", "record", rec.ID, "to", string(to))
+		return nil
+	}
+	return err
+}
+
+// process uploads the images with the stored token.
+func (s *Stage) process(ctx context.Context, rec *pipeline.Record, p pipeline.Prepared, out *pipeline.SubmitOutcome) error {
+	images := make(map[string][]byte, len(p.Images))
+	for side, b := range p.Images {
+		images[string(side)] = b
+	}
+	req := idenfy.ProcessRequest{AuthToken: rec.AuthToken, Country: rec.Input.Country, DocumentType: rec.Input.DocumentType, Images: images}
+	err := s.api.Process(ctx, req)
+	if err == nil {
+		out.Submitted = true
+		return s.submitted(ctx, rec, p.Hashes)
+	}
+	code := errorCode(err)
+	msg := err.Error()
+	out.Code = code
+	switch {
+	case errors.Is(err, idenfy.ErrPhotoRejected):
+		return s.moveOrLog(ctx, rec, pipeline.StateFailed, pipeline.Patch{Outcome: ptr(pipeline.OutcomeFailed), ErrorCode: &code, ErrorMessage: &msg, RunID: ptr(s.opt.RunID)})
+	case idenfy.IsFatal(err):
+		// The token stays stored and valid until it expires; the next run reconciles it.
+		s.release(ctx, rec)
+		return &FatalError{Err: err}
+	case idenfy.IsTokenNotValid(err), errors.Is(err, idenfy.ErrAmbiguous), idenfy.IsRetryable(err):
+		// Did the upload land after all? Ask, never guess.
+		again, rerr := s.Reconcile(ctx, *rec)
+		if rerr != nil {
+			s.release(ctx, rec)
+			return nil // stays tokened; reconciled on the next claim
+		}
+		if again && !idenfy.IsTokenNotValid(err) {
+			s.release(ctx, rec) // token unused: the next claim uploads again with it
+		}
+		return nil
+	case ctx.Err() != nil:
+		s.release(ctx, rec)
+		return nil
+	default:
+		return s.moveOrLog(ctx, rec, pipeline.StateFailed, pipeline.Patch{Outcome: ptr(pipeline.OutcomeFailed), ErrorCode: &code, ErrorMessage: &msg, RunID: ptr(s.opt.RunID)})
+	}
+}
+
+// release gives up the lease of a tokened record so a later claim reconciles it.
+func (s *Stage) release(ctx context.Context, rec *pipeline.Record) {
+	_ = s.moveOrLog(ctx, rec, rec.State, pipeline.Patch{})
+}
+
+func (s *Stage) submitted(ctx context.Context, rec *pipeline.Record, hashes map[pipeline.Side]string) error {
+	now := s.now()
+	err := s.move(ctx, rec, pipeline.StateSubmitted, pipeline.Patch{SubmittedAt: &now, Hashes: hashes})
+	if errors.Is(err, pipeline.ErrConflict) {
+		// A webhook can beat us to it: the record is then submitted or final already.
+		wctx, cancel := bg(ctx)
+		defer cancel()
+		cur, gerr := s.st.Get(wctx, rec.ID)
+		if gerr != nil {
+			return gerr
+		}
+		*rec = cur
+		return nil
+	}
+	return err
+}
+
+// Reconcile asks /api/v2/status what became of a stored token. ACTIVE: the
+// upload never landed, needsProcess is true and the record stays tokened.
+// EXPIRED: the token expired unused; the record goes back to pending for a new
+// one (reported). Anything else: the upload landed; the record is submitted.
+func (s *Stage) Reconcile(ctx context.Context, rec pipeline.Record) (bool, error) {
+	st, err := s.api.Status(ctx, rec.ScanRef)
+	if err != nil {
+		if idenfy.IsFatal(err) {
+			return false, &FatalError{Err: err}
+		}
+		return false, err
+	}
+	switch st.Status {
+	case "ACTIVE":
+		if !rec.TokenExpiresAt.IsZero() && s.now().After(rec.TokenExpiresAt) {
+			return false, s.tokenExpired(ctx, &rec)
+		}
+		return true, nil
+	case "EXPIRED", "EXPIRED-DELETED":
+		return false, s.tokenExpired(ctx, &rec)
+	default:
+		if rec.State == pipeline.StateTokened {
+			return false, s.submitted(ctx, &rec, nil)
+		}
+		return false, nil
+	}
+}
+
+func (s *Stage) tokenExpired(ctx context.Context, rec *pipeline.Record) error {
+	s.log.Warn("token expired unused; record returns to pending for a new token", "record", rec.ID)
+	return s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{
+		ScanRef: ptr(""), AuthToken: ptr(""), TokenExpiresAt: &time.Time{}, IntentAt: &time.Time{},
+		ErrorCode: ptr("token_expired_unused"), ErrorMessage: ptr("the token expired before the images were uploaded"),
+	})
+}
+
+// errorCode is the stable code of an API error: its identifier, else http_NNN.
+func errorCode(err error) string {
+	var apiErr *idenfy.APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.Identifier != "":
+		return apiErr.Identifier
+	case apiErr != nil:
+		return fmt.Sprintf("http_%d", apiErr.HTTPStatus)
+	case errors.Is(err, idenfy.ErrAmbiguous):
+		return "no_response"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "cancelled"
+	default:
+		return "network_error"
+	}
+}
