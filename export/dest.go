@@ -49,6 +49,8 @@ type File interface {
 // ErrAborted is what writes to an aborted File return.
 var ErrAborted = errors.New("export: file aborted")
 
+var errFinished = errors.New("export: file already committed or aborted")
+
 // OpenDestination opens the destination named by uri: a plain local path or
 // file://path (everything after file:// is a path, as in file:///abs or
 // file://./rel), or s3://bucket/prefix/, written through s3c (required then).
@@ -125,12 +127,12 @@ type localFile struct {
 	ctx   context.Context
 	f     *os.File
 	final string
-	done  bool
+	state error // nil while open, then errFinished (committed) or ErrAborted
 }
 
 func (f *localFile) Write(p []byte) (int, error) {
-	if f.done {
-		return 0, ErrAborted
+	if f.state != nil {
+		return 0, f.state
 	}
 	if err := f.ctx.Err(); err != nil {
 		return 0, err
@@ -139,14 +141,14 @@ func (f *localFile) Write(p []byte) (int, error) {
 }
 
 func (f *localFile) Commit() error {
-	if f.done {
-		return errors.New("export: commit of a finished file")
+	if f.state != nil {
+		return errFinished
 	}
 	if err := f.ctx.Err(); err != nil {
 		_ = f.Abort()
-		return fmt.Errorf("export: commit %s: %w", f.final, err)
+		return err
 	}
-	f.done = true
+	f.state = errFinished
 	tmp := f.f.Name()
 	err := f.f.Sync()
 	if cerr := f.f.Close(); err == nil {
@@ -157,7 +159,7 @@ func (f *localFile) Commit() error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("export: commit %s: %w", f.final, err)
+		return err
 	}
 	// Make the rename itself durable. Not every platform can fsync a
 	// directory; the file's data is already synced either way.
@@ -169,10 +171,10 @@ func (f *localFile) Commit() error {
 }
 
 func (f *localFile) Abort() error {
-	if f.done {
+	if f.state != nil {
 		return nil
 	}
-	f.done = true
+	f.state = ErrAborted
 	_ = f.f.Close()
 	if err := os.Remove(f.f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("export: abort: %w", err)
@@ -231,23 +233,16 @@ func (d *s3Dest) Create(ctx context.Context, relPath string) (File, error) {
 		defer close(f.done)
 		_, err := up.Upload(uctx, in)
 		if err != nil {
-			f.err = fmt.Errorf("export: upload %s: %w", f.uri, err)
+			f.err = fmt.Errorf("upload %s: %w", f.uri, err)
 		}
 		// Unblock a writer still writing into a failed upload.
-		_ = pr.CloseWithError(cmpErr(f.err, io.ErrClosedPipe))
+		_ = pr.CloseWithError(cmp.Or(f.err, io.ErrClosedPipe))
 	}()
 	// Abort the upload if the context ends before the file is finished, so
 	// a blocked Write cannot hang a cancelled export.
 	stop := context.AfterFunc(ctx, func() { _ = pw.CloseWithError(ctx.Err()) })
 	f.stop = stop
 	return f, nil
-}
-
-func cmpErr(err, fallback error) error {
-	if err != nil {
-		return err
-	}
-	return fallback
 }
 
 func contentType(relPath string) string {
@@ -269,24 +264,31 @@ type s3File struct {
 	err    error // set by the upload goroutine before done is closed
 	uri    string
 
-	mu       sync.Mutex
-	finished bool
+	mu    sync.Mutex
+	state error // nil while open, then errFinished (committed) or ErrAborted
 }
 
 func (f *s3File) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	state := f.state
+	f.mu.Unlock()
+	if state != nil {
+		return 0, state
+	}
 	if err := f.ctx.Err(); err != nil {
 		return 0, err
 	}
 	return f.pw.Write(p)
 }
 
-func (f *s3File) finish() bool {
+// finish moves the file out of the open state; false if it already was.
+func (f *s3File) finish(to error) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.finished {
+	if f.state != nil {
 		return false
 	}
-	f.finished = true
+	f.state = to
 	f.stop()
 	return true
 }
@@ -294,10 +296,10 @@ func (f *s3File) finish() bool {
 func (f *s3File) Commit() error {
 	if err := f.ctx.Err(); err != nil {
 		_ = f.Abort()
-		return fmt.Errorf("export: commit %s: %w", f.uri, err)
+		return err
 	}
-	if !f.finish() {
-		return errors.New("export: commit of a finished file")
+	if !f.finish(errFinished) {
+		return errFinished
 	}
 	defer f.cancel()
 	_ = f.pw.Close() // EOF: the uploader sends the last part and completes
@@ -306,7 +308,7 @@ func (f *s3File) Commit() error {
 }
 
 func (f *s3File) Abort() error {
-	if !f.finish() {
+	if !f.finish(ErrAborted) {
 		return nil
 	}
 	defer f.cancel()

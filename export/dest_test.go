@@ -225,8 +225,8 @@ func TestS3File(t *testing.T) {
 		if err := f.Abort(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.Write([]byte("x")); err == nil {
-			t.Error("Write after Abort: no error")
+		if _, err := f.Write([]byte("x")); !errors.Is(err, ErrAborted) {
+			t.Errorf("Write after Abort: %v, want ErrAborted", err)
 		}
 		if err := f.Commit(); err == nil {
 			t.Error("Commit after Abort: no error")

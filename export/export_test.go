@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/idbatch/idbatch/export/exporttest"
 	"github.com/idbatch/idbatch/pipeline"
@@ -147,6 +148,9 @@ func TestExportEveryOutcome(t *testing.T) {
 	}
 	if got := files(t, root); !slices.Equal(got, []string{wantPart}) {
 		t.Errorf("files under the destination = %v, want only %s", got, wantPart)
+	}
+	if got := rowGroups(t, wantFile); !slices.Equal(got, []int64{6}) {
+		t.Errorf("row groups %v, want [6]", got)
 	}
 	wantBy := map[string]int{"APPROVED": 1, "DENIED": 1, "SUSPECTED": 1, "REJECTED": 1, "FAILED": 1, "EXPIRED": 1}
 	if rep.Rows != 6 || !reflect.DeepEqual(rep.ByOutcome, wantBy) {
@@ -329,6 +333,8 @@ func smallBatches(e *Exporter) *Exporter {
 	return e
 }
 
+// rowGroups returns the row counts of the file's row groups, and checks that
+// every data page is a v1 page.
 func rowGroups(t *testing.T, path string) []int64 {
 	t.Helper()
 	f, err := os.Open(path)
@@ -347,6 +353,15 @@ func rowGroups(t *testing.T, path string) []int64 {
 	var n []int64
 	for _, rg := range pf.RowGroups() {
 		n = append(n, rg.NumRows())
+	}
+	for _, rg := range pf.Metadata().RowGroups {
+		for _, c := range rg.Columns {
+			for _, st := range c.MetaData.EncodingStats {
+				if st.PageType == format.DataPageV2 {
+					t.Fatalf("%s: data page v2 in column %v", path, c.MetaData.PathInSchema)
+				}
+			}
+		}
 	}
 	return n
 }

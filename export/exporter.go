@@ -151,6 +151,7 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 		if err := ctx.Err(); err != nil {
 			return abort(err)
 		}
+		prev := after
 		recs, err := st.List(ctx, pipeline.ListQuery{
 			Job:         e.Job,
 			States:      endStates,
@@ -182,6 +183,9 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 					return abort(err)
 				}
 			}
+		}
+		if len(recs) > 0 && after == prev {
+			return abort(fmt.Errorf("export: list records of job %s: ids do not advance past %d", e.Job, after))
 		}
 		if err := flush(); err != nil { // end of page: check the row group's size
 			return abort(err)

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
+	"image/color/palette"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -78,6 +79,15 @@ func gradient(w, h int) *image.RGBA {
 			i := m.PixOffset(x, y)
 			m.Pix[i], m.Pix[i+1], m.Pix[i+2], m.Pix[i+3] = uint8(x*255/w), uint8(y*255/h), uint8((x+y)%256), 255
 		}
+	}
+	return m
+}
+
+// paletted is a GIF-ready image (encoding it needs no quantization).
+func paletted(w, h int) *image.Paletted {
+	m := image.NewPaletted(image.Rect(0, 0, w, h), palette.WebSafe)
+	for i := range m.Pix {
+		m.Pix[i] = uint8(i % len(palette.WebSafe))
 	}
 	return m
 }

@@ -98,7 +98,7 @@ func listS3(ctx context.Context, s3c *s3.Client, uri string, g *grouper) error {
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return s3Error("ListObjectsV2", bucket, prefix, err)
+			return s3Error("ListObjectsV2", bucket, "", err)
 		}
 		for _, obj := range page.Contents {
 			key := aws.ToString(obj.Key)

@@ -225,7 +225,7 @@ func TestReadManifestErrors(t *testing.T) {
 	}
 	// An unclosed quote would swallow the whole file: it ends with an error
 	// once the record passes MaxRowBytes, instead of growing without bound.
-	big := "client_id,front\nc1,\"" + strings.Repeat("a", MaxRowBytes+100) + "\nc2,f\n"
+	big := "client_id,front\nc1,\"" + strings.Repeat("a", MaxRowBytes+64<<10) + "\nc2,f\n"
 	err := ReadManifest(strings.NewReader(big), FormatCSV, "j", func(pipeline.Record) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "longer than") {
 		t.Errorf("unclosed quote: %v", err)

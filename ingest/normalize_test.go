@@ -82,7 +82,7 @@ func TestNormalizeFormats(t *testing.T) {
 		{name: "png 8-bit alpha", data: encPNG(t, nrgba), w: 400, h: 320, left: color.RGBA{255, 255, 255, 255}, righ: color.RGBA{255, 0, 0, 255}},
 		{name: "png 16-bit alpha", data: encPNG(t, nrgba64), w: 400, h: 320, left: color.RGBA{255, 255, 255, 255}, righ: color.RGBA{255, 0, 0, 255}},
 		{name: "png half transparent", data: encPNG(t, half), w: 400, h: 320, left: color.RGBA{127, 127, 127, 255}, righ: color.RGBA{127, 127, 127, 255}},
-		{name: "gif", data: encGIF(t, base), w: 400, h: 320},
+		{name: "gif", data: encGIF(t, paletted(400, 320)), w: 400, h: 320},
 		{name: "bmp", data: encBMP(t, base), w: 400, h: 320},
 		{name: "tiff", data: encTIFF(t, base), w: 400, h: 320},
 		{name: "webp lossless", data: webpLossless(400, 320, color.NRGBA{10, 200, 30, 255}), w: 400, h: 320,
@@ -257,7 +257,7 @@ func TestNormalizeBombRejectedWithoutAllocating(t *testing.T) {
 func TestNormalizeSizeLimit(t *testing.T) {
 	t.Parallel()
 	src := noise(600, 400, 1)
-	data := encPNG(t, src)
+	data := encBMP(t, src)
 	q90 := len(encJPEG(t, src, 90))
 	q55 := len(encJPEG(t, src, 55))
 	if q55 >= q90 {

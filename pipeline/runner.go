@@ -342,8 +342,8 @@ func (r *Runner) submitPhase(ctx context.Context, stopClaims <-chan struct{}, st
 			}
 			idleSince = time.Time{}
 			phase.Store("submitting")
+			inflight.Add(len(recs))
 			for i, rec := range recs {
-				inflight.Add(1)
 				select {
 				case claimed <- rec:
 				case <-gctx.Done():

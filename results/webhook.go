@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -115,33 +116,28 @@ func (h *Handler) reply(w http.ResponseWriter, code int, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"result": msg})
 }
 
-// Serve runs an HTTP server for h at addr and path (plus /healthz) until ctx
-// ends, then shuts down gracefully. ready, if not nil, receives the bound
-// address once listening.
-func Serve(ctx context.Context, addr, path string, h http.Handler, extra map[string]http.Handler, ready func(addr string)) error {
+// Serve runs an HTTP server for h on ln at path (plus /healthz and the extra
+// handlers) until ctx ends, then shuts down gracefully, letting requests in
+// flight finish.
+func Serve(ctx context.Context, ln net.Listener, path string, h http.Handler, extra map[string]http.Handler) error {
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	for p, hh := range extra {
 		mux.Handle(p, hh)
 	}
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 15 * time.Second, IdleTimeout: 60 * time.Second}
-	ln, err := listen(addr)
-	if err != nil {
-		return err
-	}
-	if ready != nil {
-		ready(ln.Addr().String())
-	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 15 * time.Second, IdleTimeout: 60 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
 		return err
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(sctx)
-	return nil
+	return srv.Shutdown(sctx)
 }

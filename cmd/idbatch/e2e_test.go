@@ -148,7 +148,7 @@ log: {format: json}
 		t.Fatalf("want 1 Parquet file after the first run, got %v", files)
 	}
 	glob := filepath.Join(dir, "parquet") + "/**/*.parquet"
-	rows := exporttest.Query(t, fmt.Sprintf(`SELECT client_id, outcome, coalesce(reject_reason, '') AS reject_reason, coalesce(overall_status, '') AS overall_status,
+	rows := exporttest.Query(t, fmt.Sprintf(`SELECT coalesce(client_id, '') AS client_id, outcome, coalesce(reject_reason, '') AS reject_reason, coalesce(overall_status, '') AS overall_status,
 		job, CAST(dt AS VARCHAR) AS dt, final FROM read_parquet('%s', hive_partitioning = true)`, glob))
 	if len(rows) != len(set.Samples) {
 		t.Fatalf("DuckDB reads %d rows, the manifest has %d records", len(rows), len(set.Samples))

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
+	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -51,9 +51,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 type execOptions struct {
 	stderr  io.Writer
 	command string
-	// webhookReady, if set, receives the receiver's bound address.
-	webhookReady func(addr string)
-	log          *slog.Logger
+	log     *slog.Logger
 }
 
 // execute is the scheduled job: load, submit, wait for results, export,
@@ -115,14 +113,14 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	var background []func(context.Context) error
 	webhooks := &results.Handler{Store: st, SigningKey: []byte(cfg.Idenfy.WebhookSigningKey), RunID: runID, Log: log.With("stage", "webhook")}
 	if cfg.Results.WebhookListen != "" {
+		// Bound before anything is spent: a port in use fails the run now, not after submitting.
+		ln, err := net.Listen("tcp", cfg.Results.WebhookListen)
+		if err != nil {
+			return fail(fmt.Errorf("results.webhook_listen: %w", err))
+		}
+		log.Info("webhook receiver listening", "addr", ln.Addr().String(), "path", cfg.Results.WebhookPath)
 		background = append(background, func(ctx context.Context) error {
-			err := results.Serve(ctx, cfg.Results.WebhookListen, cfg.Results.WebhookPath, webhooks, nil, func(addr string) {
-				log.Info("webhook receiver listening", "addr", addr, "path", cfg.Results.WebhookPath)
-				if o.webhookReady != nil {
-					o.webhookReady(addr)
-				}
-			})
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := results.Serve(ctx, ln, cfg.Results.WebhookPath, webhooks, nil); err != nil {
 				return fmt.Errorf("webhook receiver: %w", err)
 			}
 			return nil

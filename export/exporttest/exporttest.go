@@ -8,7 +8,8 @@
 //
 //	npm ci --prefix .ci/duckdb
 //
-// The script is found through $IDBATCH_DUCKDB (the path of query.mjs) or by
+// The script is found through $IDBATCH_DUCKDB (the absolute path of query.mjs;
+// a relative one is taken from the test's package directory) or by
 // walking up from the working directory to .ci/duckdb/query.mjs with its
 // node_modules installed. When it cannot be found (or node is missing), the
 // test fails if $CI is set and is skipped otherwise.

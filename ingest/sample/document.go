@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -17,20 +18,13 @@ const (
 
 var months = [...]string{"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"}
 
-// kit holds what a generator reuses between documents: font faces and the
-// document backgrounds (documents of one type share their guilloche, as real
-// ones do).
+// kit holds what one goroutine reuses between documents: the font faces,
+// which are not safe for concurrent use.
 type kit struct {
-	fs  faces
-	bgs map[bgKey]*image.RGBA
+	fs faces
 }
 
-func newKit() *kit { return &kit{fs: faces{}, bgs: map[bgKey]*image.RGBA{}} }
-
-type bgKey struct {
-	country, docType string
-	back             bool
-}
+func newKit() *kit { return &kit{fs: faces{}} }
 
 // docArt draws one document side: layout units in, pixels out.
 type docArt struct {
@@ -87,72 +81,116 @@ func (d *docArt) date(t time.Time) string {
 
 func (d *docArt) b(x0, y0, x1, y1 float64) box { return box{x0 * d.s, y0 * d.s, x1 * d.s, y1 * d.s} }
 
-// background paints the document base: a diagonal gradient, two families of
-// fine wavy guilloche lines and a rosette, inside a rounded rectangle. At
-// scale 1 it is drawn once per document type and side, then copied.
+// background paints the document base: a diagonal gradient in the
+// document's colours with the guilloche (two families of fine wavy lines and
+// a rosette) printed over it, inside a rounded rectangle. The guilloche is
+// shared by all documents of one size (mirrored on the back); only the
+// colours differ, as on real documents of one series.
 func (d *docArt) background(c1, c2, line rgb, radius float64) {
-	key := bgKey{d.c.code, d.per.docType, d.back}
-	cacheable := d.s == 1 && d.scanned
-	if cacheable {
-		if bg, ok := d.kit.bgs[key]; ok {
-			copy(d.p.img.Pix, bg.Pix)
-			return
-		}
-	}
-	d.drawBackground(c1, c2, line, radius, key)
-	if cacheable && len(d.kit.bgs) < 32 {
-		bg := image.NewRGBA(d.p.img.Rect)
-		copy(bg.Pix, d.p.img.Pix)
-		d.kit.bgs[key] = bg
-	}
-}
-
-func (d *docArt) drawBackground(c1, c2, line rgb, radius float64, key bgKey) {
-	// The pattern's phases depend on the document type only.
-	h := uint64(14695981039346656037)
-	for _, b := range []byte(key.country + key.docType) {
-		h = (h ^ uint64(b)) * 1099511628211
-	}
-	if key.back {
-		h *= 31
-	}
-	pr := rand.New(rand.NewPCG(h, 7))
 	img := d.p.img
 	wpx, hpx := img.Rect.Dx(), img.Rect.Dy()
 	s := d.s
-	ph1, ph2 := pr.Float64()*6.28, pr.Float64()*6.28
+	gm := guillocheFor(wpx, hpx, s, d.w, d.h)
+	corner := roundRectSD(0, 0, d.w*s, d.h*s, radius*s)
+	// Fixed point: the gradient parameter t in 1/65536, colours in 0..255.
+	gx := make([]int32, wpx)
+	for x := range gx {
+		gx[x] = int32(65536 * 0.65 * (float64(x) + 0.5) / s / d.w)
+	}
+	r1, g1, b1 := int32(clamp8(c1.r)), int32(clamp8(c1.g)), int32(clamp8(c1.b))
+	dr, dg, db := int32(clamp8(c2.r))-r1, int32(clamp8(c2.g))-g1, int32(clamp8(c2.b))-b1
+	lr, lg, lb := int32(clamp8(line.r)), int32(clamp8(line.g)), int32(clamp8(line.b))
+	edge := int(radius*s) + 1
+	for y := range hpx {
+		row := img.Pix[y*img.Stride : y*img.Stride+wpx*4]
+		arow := gm[y*wpx : (y+1)*wpx]
+		edgeRow := y < edge || y >= hpx-edge
+		ty := int32(65536 * 0.35 * (float64(y) + 0.5) / s / d.h)
+		for x := range wpx {
+			ax := x
+			if d.back {
+				ax = wpx - 1 - x
+			}
+			t := ty + gx[x]
+			a := int32(arow[ax])
+			a += a >> 7 // 0..256
+			r := r1 + dr*t>>16
+			g := g1 + dg*t>>16
+			b := b1 + db*t>>16
+			r += (lr - r) * a >> 8
+			g += (lg - g) * a >> 8
+			b += (lb - b) * a >> 8
+			px := row[x*4 : x*4+4 : x*4+4]
+			px[0], px[1], px[2], px[3] = uint8(r), uint8(g), uint8(b), 255
+			if edgeRow || x < edge || x >= wpx-edge {
+				cov := clamp01(0.5 - corner(float64(x)+0.5, float64(y)+0.5))
+				if cov == 1 {
+					continue
+				}
+				if d.scanned { // the scanner bed shows past the rounded corners
+					blend(row, x*4, scannerBed, 1-cov)
+					continue
+				}
+				// premultiplied: transparent outside
+				px[0], px[1], px[2], px[3] = uint8(float64(r)*cov), uint8(float64(g)*cov), uint8(float64(b)*cov), uint8(255*cov)
+			}
+		}
+	}
+}
+
+// The guilloche maps, one per pixel size and scale, are computed once per
+// process and shared (read only).
+var guilloches sync.Map // guillocheKey → *guillocheMap
+
+type guillocheKey struct {
+	w, h int
+	s    float64
+}
+
+type guillocheMap struct {
+	once sync.Once
+	a    []uint8
+}
+
+func guillocheFor(wpx, hpx int, s, w, h float64) []uint8 {
+	v, _ := guilloches.LoadOrStore(guillocheKey{wpx, hpx, s}, &guillocheMap{})
+	m := v.(*guillocheMap)
+	m.once.Do(func() { m.a = drawGuilloche(wpx, hpx, s, w, h) })
+	return m.a
+}
+
+// drawGuilloche returns the line coverage (0..255) of the pattern: two
+// families of wavy lines y + w(x) = k·period and a rosette whose rings are
+// modulated by cos 9θ and cos 14θ.
+func drawGuilloche(wpx, hpx int, s, w, h float64) []uint8 {
+	out := make([]uint8, wpx*hpx)
+	const p1, p2, off = 13.0, 18.0, 1300.0 // the offset keeps values positive: int() is floor
 	w1 := make([]float64, wpx)
 	w2 := make([]float64, wpx)
 	for x := range wpx {
 		u := (float64(x) + 0.5) / s
-		w1[x] = 9 * math.Sin(u*0.021+ph1) * (1 + 0.4*math.Sin(u*0.0051))
-		w2[x] = 12*math.Sin(u*0.016+ph2) - u*0.12
+		w1[x] = (off + 9*math.Sin(u*0.021+1.3)*(1+0.4*math.Sin(u*0.0051))) / p1
+		w2[x] = (off + 12*math.Sin(u*0.016+4.1) - u*0.12) / p2
 	}
-	rcx, rcy, rr := 0.78*d.w, 0.58*d.h, 0.36*d.h
-	corner := roundRectSD(0, 0, d.w*s, d.h*s, radius*s)
 	lw := math.Max(0.55, 0.45*s) // line half width in pixels
+	k1, k2, k3 := p1*s/lw/2, p2*s/lw/2, 8*s/lw/2
+	rcx, rcy, rr := 0.78*w, 0.58*h, 0.36*h
 	for y := range hpx {
 		fy := (float64(y) + 0.5) / s
-		i := y * img.Stride
-		for x := 0; x < wpx; x, i = x+1, i+4 {
+		v1y, v2y := fy/p1, fy/p2
+		dy := fy - rcy
+		row := out[y*wpx : (y+1)*wpx]
+		for x := range wpx {
 			fx := (float64(x) + 0.5) / s
-			cov := 1.0
-			if fx < radius || fx > d.w-radius || fy < radius || fy > d.h-radius {
-				cov = clamp01(0.5 - corner(fx*s, fy*s))
-				if cov == 0 {
-					continue
-				}
-			}
-			t := clamp01(0.65*fx/d.w + 0.35*fy/d.h)
-			c := c1.mix(c2, t)
-			v1 := (fy + w1[x]) / 11
-			l1 := clamp01(1 - math.Abs(v1-math.Round(v1))*11*s/lw/2)
-			v2 := (fy + w2[x]) / 15
-			l2 := clamp01(1 - math.Abs(v2-math.Round(v2))*15*s/lw/2)
-			a := 0.2*l1 + 0.16*l2
-			if dx, dy := fx-rcx, fy-rcy; dx*dx+dy*dy < rr*rr {
+			v1 := v1y + w1[x]
+			f1 := v1 - float64(int(v1)) - 0.5 // the distance to the nearest line is 0.5-|f1|
+			a := 0.13 * max(0, 1-(0.5-math.Abs(f1))*k1)
+			v2 := v2y + w2[x]
+			f2 := v2 - float64(int(v2)) - 0.5
+			a += 0.1 * max(0, 1-(0.5-math.Abs(f2))*k2)
+			if dx := fx - rcx; dx*dx+dy*dy < rr*rr {
 				rad := math.Sqrt(dx*dx+dy*dy) + 1e-9
-				// cos 9θ and cos 14θ from powers of the unit vector: no trigonometry.
+				// cos 9θ and cos 14θ from powers of the unit vector.
 				zr, zi := dx/rad, dy/rad
 				z2r, z2i := zr*zr-zi*zi, 2*zr*zi
 				z4r, z4i := z2r*z2r-z2i*z2i, 2*z2r*z2i
@@ -160,14 +198,14 @@ func (d *docArt) drawBackground(c1, c2, line rgb, radius float64, key bgKey) {
 				c9 := z8r*zr - z8i*zi
 				z12r, z12i := z8r*z4r-z8i*z4i, z8r*z4i+z8i*z4r
 				c14 := z12r*z2r - z12i*z2i
-				v3 := (rad + 6*c9 + 3*c14) / 8
-				l3 := clamp01(1 - math.Abs(v3-math.Round(v3))*8*s/lw/2)
-				a += 0.25 * l3 * smoothstep(rr, rr*0.6, rad)
+				v3 := (rad+6*c9+3*c14)/8 + 100
+				f3 := v3 - float64(int(v3)) - 0.5
+				a += 0.17 * max(0, 1-(0.5-math.Abs(f3))*k3) * smoothstep(rr, rr*0.6, rad)
 			}
-			c = c.mix(line, clamp01(a))
-			blend(img.Pix, i, c, cov)
+			row[x] = clamp8(255 * a)
 		}
 	}
+	return out
 }
 
 // euFlag draws the EU emblem with the country code, as on EU ID cards and
@@ -242,27 +280,59 @@ func (d *docArt) ghost(src *image.RGBA, x, y, w float64) {
 // hologram lays a faint iridescent oval over part of the card.
 func (d *docArt) hologram(cx, cy, rx, ry float64) {
 	s := d.s
-	ring := subtract(ellipseSD(cx*s, cy*s, rx*s, ry*s), ellipseSD(cx*s, cy*s, rx*0.7*s, ry*0.7*s))
+	ring := subtract(ellipseSD(cx*s, cy*s, rx*s, ry*s), ellipseSD(cx*s, cy*s, rx*0.82*s, ry*0.82*s))
 	d.p.paint(ring, d.b(cx-rx, cy-ry, cx+rx, cy+ry), func(x, y float64) rgb {
-		return hsl((x+y)/s*0.9, 0.7, 0.6)
-	}, 0.13, 3*s)
+		return hsl((x+y)/s*0.9, 0.6, 0.7)
+	}, 0.09, 4*s)
 }
 
-// signature scribbles a handwritten signature from the holder's name.
+// signature writes a handwritten-looking signature: a tall initial, a run of
+// cursive loops of varying height, slanted, and an underline flourish. Its
+// shape is derived from the holder, so the same person signs the same way.
 func (d *docArt) signature(x, y, w float64) {
 	s := d.s
-	r := rand.New(rand.NewPCG(uint64(len(d.per.last)), uint64(d.per.dob.Unix())))
-	loops := 3 + r.Float64()*4
-	amp := 10 + r.Float64()*8
-	var pts [][2]float64
-	for t := 0.0; t <= 1.0001; t += 0.004 {
-		lx := x + t*w*0.85 + amp*0.9*math.Cos(t*loops*2*math.Pi+1.2)
-		ly := y - amp*math.Sin(t*loops*2*math.Pi)*(1-0.5*t) - 6*math.Sin(t*3.1)
-		pts = append(pts, [2]float64{lx * s, ly * s})
+	seed := uint64(d.per.dob.Unix())
+	for _, c := range d.per.last + d.per.first {
+		seed = seed*31 + uint64(c)
 	}
-	pts = append(pts, [2]float64{(x + w*0.2) * s, (y + amp*0.9) * s})
-	pts = append(pts, [2]float64{(x + w) * s, (y + amp*0.4) * s})
-	d.p.stroke(pts, math.Max(1.2, 2.2*s), hex(0x1B2A6B), 0.85)
+	r := rand.New(rand.NewPCG(seed, 3))
+	var pts [][2]float64
+	add := func(px, py float64) {
+		px += (y - py) * 0.35 // slant
+		pts = append(pts, [2]float64{px * s, py * s})
+	}
+	cx := x
+	// Initial: one tall loop.
+	h := 34 + 10*r.Float64()
+	lw := 16 + 6*r.Float64()
+	for t := 0.0; t <= 1.0001; t += 0.02 {
+		a := 2 * math.Pi * t
+		add(cx+lw*t-lw*0.45*math.Sin(a), y-h*(1-math.Cos(a))/2)
+	}
+	cx += lw
+	// Cursive body: loops and humps.
+	n := 5 + r.IntN(4)
+	step := (w*0.8 - lw) / float64(n)
+	for range n {
+		h := 6 + 16*r.Float64()*r.Float64()
+		loop := r.IntN(3) > 0
+		for t := 0.04; t <= 1.0001; t += 0.04 {
+			a := 2 * math.Pi * t
+			if loop {
+				add(cx+step*t-step*0.35*math.Sin(a), y-h*(1-math.Cos(a))/2)
+			} else {
+				add(cx+step*t, y-h*math.Sin(math.Pi*t))
+			}
+		}
+		cx += step
+	}
+	// Flourish back under the name.
+	end := pts[len(pts)-1]
+	ex, ey := end[0]/s, end[1]/s
+	for t := 0.05; t <= 1.0001; t += 0.05 {
+		pts = append(pts, [2]float64{(ex + (x-10-ex)*t + 8*math.Sin(math.Pi*t)) * s, (ey + 12*math.Sin(math.Pi*t) + 4*t) * s})
+	}
+	d.p.stroke(pts, math.Max(1.2, 2.0*s), hex(0x1B2A6B), 1)
 }
 
 // barcode draws PDF417-like rows of bars.
@@ -363,10 +433,7 @@ func newDocArt(k *kit, back, scanned bool, c *country, per person, lk look, r *r
 		w, h = pageW, pageH
 	}
 	img := image.NewRGBA(image.Rect(0, 0, int(w*s+0.5), int(h*s+0.5)))
-	if scanned {
-		newPainter(img).rect(box{0, 0, float64(img.Rect.Dx()), float64(img.Rect.Dy())}, scannerBed, 1)
-	}
-	d := &docArt{p: newPainter(img), s: s, kit: k, fs: k.fs, back: back, scanned: scanned, c: c, per: per, lk: lk, r: r, w: w, h: h, accent: hsl(c.hue+200, 0.55, 0.28)}
+	d := &docArt{p: newPainter(img), s: s, kit: k, fs: k.fs, back: back, scanned: scanned, c: c, per: per, lk: lk, r: r, w: w, h: h, accent: hsl(c.ink, 0.55, 0.28)}
 	if per.docType == DriverLicense {
 		d.accent = hsl(220, 0.6, 0.3)
 	}
@@ -458,8 +525,12 @@ func renderFront(k *kit, c *country, per person, lk look, r *rand.Rand, s float6
 		if per.docType == ResidencePermit {
 			d.field(x, 326, 520, "TYPE OF PERMIT", per.permitType)
 			d.field(x, 378, 520, "REMARKS", "ACCESS TO LABOUR MARKET")
-		} else if per.personalCode != "" {
-			d.field(x, 326, 300, "PERSONAL NO.", per.personalCode)
+		} else {
+			if per.personalCode != "" {
+				d.field(x, 326, 250, "PERSONAL NO.", per.personalCode)
+			}
+			d.field(x+280, 326, 300, "PLACE OF BIRTH", per.birthplace)
+			d.field(x, 378, 250, "DATE OF ISSUE", d.date(per.issued))
 		}
 		d.label(40, 468, "SIGNATURE")
 		d.signature(60, 515, 220)
@@ -561,28 +632,38 @@ func renderBack(k *kit, c *country, per person, lk look, r *rand.Rand, s float64
 
 // phonePhoto photographs a document lying on a table: a big frame, the
 // document a little rotated, a soft shadow, uneven light and grain.
-func phonePhoto(doc *image.RGBA, r *rand.Rand, w, h int, cover rgb, withCover bool) *image.RGBA {
+//
+// The document is shown zoom times its pixel size.
+func phonePhoto(doc *image.RGBA, zoom float64, r *rand.Rand, w, h int, cover rgb, withCover bool) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	p := newPainter(img)
 	W, H := float64(w), float64(h)
 	// Table: wood grain, or a plain desk.
 	switch r.IntN(3) {
 	case 0:
-		// Grain: sin(a(y) + b(x)) expanded, so no trigonometry per pixel.
-		c1, c2 := hex(0x8B5E3C), hex(0x6B4428)
+		// Grain: sin(a(y) + b(x)) expanded, so no trigonometry per pixel; a
+		// broad wave and a fine streak.
+		c1, c2 := hex(0x9A6B45), hex(0x7A5030)
 		ph := r.Float64() * 10
 		sb, cb := make([]float64, w), make([]float64, w)
+		sb2, cb2 := make([]float64, w), make([]float64, w)
 		for x := range w {
-			b := 3*math.Sin(float64(x)*0.0021+ph) + 1.5*math.Sin(float64(x)*0.011)
-			sb[x], cb[x] = math.Sin(b), math.Cos(b)
+			b := 1.4*math.Sin(float64(x)*0.0017+ph) + 0.5*math.Sin(float64(x)*0.0071)
+			sb[x], cb[x] = math.Sincos(b)
+			sb2[x], cb2[x] = math.Sincos(2.3 * b)
+		}
+		var lut [257][4]uint8
+		for k := range lut {
+			c := c1.mix(c2, float64(k)/256)
+			lut[k] = [4]uint8{clamp8(c.r), clamp8(c.g), clamp8(c.b), 255}
 		}
 		for y := range h {
-			sa, ca := math.Sincos(float64(y) * 0.045)
-			i := y * img.Stride
-			for x := 0; x < w; x, i = x+1, i+4 {
-				g := (sa*cb[x] + ca*sb[x]) * 0.5
-				c := c1.mix(c2, 0.5+g)
-				img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = clamp8(c.r), clamp8(c.g), clamp8(c.b), 255
+			sa, ca := math.Sincos(float64(y) * 0.021)
+			sa2, ca2 := math.Sincos(float64(y) * 0.13)
+			row := img.Pix[y*img.Stride : y*img.Stride+w*4]
+			for x := range w {
+				g := 0.3*(sa*cb[x]+ca*sb[x]) + 0.18*(sa2*cb2[x]+ca2*sb2[x]) // -0.48..0.48
+				copy(row[x*4:x*4+4], lut[int((0.5+g)*256)][:])
 			}
 		}
 	case 1:
@@ -606,10 +687,11 @@ func phonePhoto(doc *image.RGBA, r *rand.Rand, w, h int, cover rgb, withCover bo
 	cx, cy := W/2+(r.Float64()-0.5)*W*0.08, H/2+(r.Float64()-0.5)*H*0.08
 	cos, sin := math.Cos(th), math.Sin(th)
 	// Inverse map: destination → document.
-	inv := [6]float64{cos, sin, -cos*cx - sin*cy + dw/2, -sin, cos, sin*cx - cos*cy + dh/2}
+	z := zoom
+	inv := [6]float64{cos / z, sin / z, (-cos*cx-sin*cy)/z + dw/2, -sin / z, cos / z, (sin*cx-cos*cy)/z + dh/2}
 	// Tight bounds of the rotated document.
-	ex := (math.Abs(cos)*dw + math.Abs(sin)*dh) / 2
-	ey := (math.Abs(sin)*dw + math.Abs(cos)*dh) / 2
+	ex := z * (math.Abs(cos)*dw + math.Abs(sin)*dh) / 2
+	ey := z * (math.Abs(sin)*dw + math.Abs(cos)*dh) / 2
 	bounds := image.Rect(int(cx-ex)-2, int(cy-ey)-2, int(cx+ex)+3, int(cy+ey)+3)
 	docSD := roundRectSD(0, 0, dw, dh, dw*0.037)
 	ox, oy := W*0.006, H*0.012
@@ -617,7 +699,7 @@ func phonePhoto(doc *image.RGBA, r *rand.Rand, w, h int, cover rgb, withCover bo
 		under := docSD(inv[0]*x+inv[1]*y+inv[2], inv[3]*x+inv[4]*y+inv[5])
 		sx, sy := x-ox, y-oy
 		sd := docSD(inv[0]*sx+inv[1]*sy+inv[2], inv[3]*sx+inv[4]*sy+inv[5])
-		return math.Max(sd, -(under + 80)) // nothing to paint where the document will cover it
+		return z * math.Max(sd, -(under+80/z)) // nothing to paint where the document will cover it
 	}
 	p.fill(shadow, box{cx - ex - 80, cy - ey - 80, cx + ex + 80, cy + ey + 80}, hex(0x000000), 0.5, 45)
 	warpOver(img, bounds, doc, inv, 1)

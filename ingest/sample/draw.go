@@ -1,6 +1,7 @@
 package sample
 
 import (
+	"encoding/binary"
 	"image"
 	"image/color"
 	"math"
@@ -92,6 +93,18 @@ func smoothstep(e0, e1, x float64) float64 {
 	return t * t * (3 - 2*t)
 }
 
+var sinTable = func() (t [1024]float64) {
+	for i := range t {
+		t[i] = math.Sin(float64(i) * 2 * math.Pi / 1024)
+	}
+	return
+}()
+
+// fastSin is a table sine, good for textures.
+func fastSin(x float64) float64 {
+	return sinTable[int(math.Floor(x*(1024/(2*math.Pi))))&1023]
+}
+
 // box is a float rectangle used as the bounding box of a shape.
 type box struct{ x0, y0, x1, y1 float64 }
 
@@ -140,6 +153,16 @@ func belowSD(f func(x float64) float64) sdf {
 	return func(x, y float64) float64 { return f(x) - y }
 }
 
+// curveSD is the region under the curve y = f(x), its distance corrected by
+// the slope so that steep parts stay anti-aliased.
+func curveSD(f func(x float64) float64) sdf {
+	return func(x, y float64) float64 {
+		fx := f(x)
+		d := (f(x+0.5) - f(x-0.5))
+		return (fx - y) / math.Sqrt(1+d*d)
+	}
+}
+
 func intersect(a, b sdf) sdf {
 	return func(x, y float64) float64 { return math.Max(a(x, y), b(x, y)) }
 }
@@ -174,24 +197,46 @@ func blend(pix []uint8, i int, c rgb, a float64) {
 	pix[i+3] = clamp8(float64(pix[i+3])*b + 255*a)
 }
 
+// blend8 mixes colour (r, g, b), each 0..255, into the pixel at offset i
+// with opacity a in 0..256.
+func blend8(pix []uint8, i int, r, g, b, a int32) {
+	px := pix[i : i+4 : i+4]
+	if a >= 256 {
+		px[0], px[1], px[2], px[3] = uint8(r), uint8(g), uint8(b), 255
+		return
+	}
+	na := 256 - a
+	px[0] = uint8((int32(px[0])*na + r*a) >> 8)
+	px[1] = uint8((int32(px[1])*na + g*a) >> 8)
+	px[2] = uint8((int32(px[2])*na + b*a) >> 8)
+	px[3] = uint8((int32(px[3])*na + 255*a) >> 8)
+}
+
 // fill paints shape sd (inside bb) with colour c at opacity alpha; soft widens
 // the anti-aliased edge (soft=1 is a crisp edge, larger values blur it).
 func (p *painter) fill(sd sdf, bb box, c rgb, alpha, soft float64) {
-	p.paint(sd, bb.grow(soft), func(float64, float64) rgb { return c }, alpha, soft)
+	p.shape(sd, bb.grow(soft), nil, c, alpha, soft)
 }
 
 // paint is fill with a colour that varies over the shape.
+func (p *painter) paint(sd sdf, bb box, col func(x, y float64) rgb, alpha, soft float64) {
+	p.shape(sd, bb, col, rgb{}, alpha, soft)
+}
+
+// shape paints sd with col, or with solid when col is nil.
 //
 // The shape is evaluated per 8×8 tile first: a tile whose centre lies far
 // enough outside (or inside) the shape is skipped (or painted without further
 // distance evaluations). The margin allows distance estimates that overstate
 // the true distance by up to 2×, which covers the approximations used here.
-func (p *painter) paint(sd sdf, bb box, col func(x, y float64) rgb, alpha, soft float64) {
+func (p *painter) shape(sd sdf, bb box, col func(x, y float64) rgb, solid rgb, alpha, soft float64) {
 	if soft < 1 {
 		soft = 1
 	}
 	const tile = 8
 	margin := soft/2 + 2*tile*0.7072
+	sr, sg, sb := int32(clamp8(solid.r)), int32(clamp8(solid.g)), int32(clamp8(solid.b))
+	a256 := alpha * 256
 	x0, y0, x1, y1 := p.span(bb)
 	pix, stride := p.img.Pix, p.img.Stride
 	for ty := y0; ty < y1; ty += tile {
@@ -208,15 +253,22 @@ func (p *painter) paint(sd sdf, bb box, col func(x, y float64) rgb, alpha, soft 
 				i := (y-p.img.Rect.Min.Y)*stride + (tx-p.img.Rect.Min.X)*4
 				for x := tx; x < ex; x, i = x+1, i+4 {
 					fx := float64(x) + 0.5
-					a := alpha
+					a := a256
 					if !full {
-						cov := clamp01(0.5 - sd(fx, fy)/soft)
+						cov := 0.5 - sd(fx, fy)/soft
 						if cov <= 0 {
 							continue
 						}
-						a *= cov
+						if cov < 1 {
+							a *= cov
+						}
 					}
-					blend(pix, i, col(fx, fy), a)
+					if col == nil {
+						blend8(pix, i, sr, sg, sb, int32(a))
+						continue
+					}
+					c := col(fx, fy)
+					blend8(pix, i, int32(clamp8(c.r)), int32(clamp8(c.g)), int32(clamp8(c.b)), int32(a))
 				}
 			}
 		}
@@ -227,12 +279,12 @@ func (p *painter) paint(sd sdf, bb box, col func(x, y float64) rgb, alpha, soft 
 func (p *painter) rect(b box, c rgb, alpha float64) {
 	x0, y0, x1, y1 := p.span(box{b.x0, b.y0, b.x1 - 1, b.y1 - 1})
 	pix, stride := p.img.Pix, p.img.Stride
-	solid := [4]uint8{clamp8(c.r), clamp8(c.g), clamp8(c.b), 255}
+	solid := uint32(clamp8(c.r)) | uint32(clamp8(c.g))<<8 | uint32(clamp8(c.b))<<16 | 255<<24
 	for y := y0; y < y1; y++ {
 		i := (y-p.img.Rect.Min.Y)*stride + (x0-p.img.Rect.Min.X)*4
 		for x := x0; x < x1; x, i = x+1, i+4 {
 			if alpha >= 1 {
-				copy(pix[i:i+4], solid[:])
+				binary.LittleEndian.PutUint32(pix[i:i+4], solid)
 				continue
 			}
 			blend(pix, i, c, alpha)
@@ -240,13 +292,35 @@ func (p *painter) rect(b box, c rgb, alpha float64) {
 	}
 }
 
-// stroke draws a polyline w wide.
+// stroke draws a polyline w wide. Short lines are painted as one shape, so
+// translucent strokes do not darken where segments meet; long ones (a
+// signature) segment by segment, which is only seamless when opaque.
 func (p *painter) stroke(pts [][2]float64, w float64, c rgb, alpha float64) {
-	for i := 1; i < len(pts); i++ {
-		a, b := pts[i-1], pts[i]
-		bb := box{math.Min(a[0], b[0]), math.Min(a[1], b[1]), math.Max(a[0], b[0]), math.Max(a[1], b[1])}.grow(w + 1)
-		p.fill(capsuleSD(a[0], a[1], b[0], b[1], w), bb, c, alpha, 1)
+	if len(pts) < 2 {
+		return
 	}
+	if len(pts) > 24 {
+		for i := 1; i < len(pts); i++ {
+			p.stroke(pts[i-1:i+1], w, c, alpha)
+		}
+		return
+	}
+	bb := box{pts[0][0], pts[0][1], pts[0][0], pts[0][1]}
+	for _, q := range pts {
+		bb = box{math.Min(bb.x0, q[0]), math.Min(bb.y0, q[1]), math.Max(bb.x1, q[0]), math.Max(bb.y1, q[1])}
+	}
+	segs := make([]sdf, len(pts)-1)
+	for i := range segs {
+		segs[i] = capsuleSD(pts[i][0], pts[i][1], pts[i+1][0], pts[i+1][1], w)
+	}
+	union := func(x, y float64) float64 {
+		d := math.Inf(1)
+		for _, s := range segs {
+			d = math.Min(d, s(x, y))
+		}
+		return d
+	}
+	p.fill(union, bb.grow(w+1), c, alpha, 1)
 }
 
 // grade multiplies every pixel by a light fall-off centred on (cx, cy),
@@ -254,30 +328,30 @@ func (p *painter) stroke(pts [][2]float64, w float64, c rgb, alpha float64) {
 // (a cheap xorshift), in one pass.
 func grade(img *image.RGBA, cx, cy, a, b float64, amp int, seed uint64) {
 	w, h := img.Rect.Dx(), img.Rect.Dy()
-	gx := make([]float64, w)
+	gx := make([]int32, w)
 	for x := range gx {
 		d := (float64(x) + 0.5 - cx) / float64(w)
-		gx[x] = b * d * d
+		gx[x] = int32(b * d * d * 256)
 	}
 	st := seed | 1
+	span := uint64(2*amp + 1)
 	for y := range h {
 		d := (float64(y) + 0.5 - cy) / float64(h)
-		gy := a - b*d*d
+		gy := int32((a - b*d*d) * 256)
 		row := img.Pix[y*img.Stride : y*img.Stride+w*4]
 		for x := range w {
-			f := int32((gy - gx[x]) * 256)
+			f := gy - gx[x]
 			var n int32
 			if amp > 0 {
 				st ^= st << 13
 				st ^= st >> 7
 				st ^= st << 17
-				n = int32(st%uint64(2*amp+1)) - int32(amp)
+				n = int32((st>>32)*span>>32) - int32(amp)
 			}
 			px := row[x*4 : x*4+3 : x*4+3]
-			for k := range px {
-				v := (int32(px[k])*f)>>8 + n
-				px[k] = uint8(min(max(v, 0), 255))
-			}
+			px[0] = uint8(min(max((int32(px[0])*f)>>8+n, 0), 255))
+			px[1] = uint8(min(max((int32(px[1])*f)>>8+n, 0), 255))
+			px[2] = uint8(min(max((int32(px[2])*f)>>8+n, 0), 255))
 		}
 	}
 }
@@ -365,39 +439,44 @@ func warpOver(dst *image.RGBA, dr image.Rectangle, src *image.RGBA, inv [6]float
 	dr = dr.Intersect(dst.Rect)
 	sw, sh := src.Rect.Dx(), src.Rect.Dy()
 	sp, ss := src.Pix, src.Stride
+	op := int32(opacity * 256)
 	for y := dr.Min.Y; y < dr.Max.Y; y++ {
 		fy := float64(y) + 0.5
 		i := (y-dst.Rect.Min.Y)*dst.Stride + (dr.Min.X-dst.Rect.Min.X)*4
-		for x := dr.Min.X; x < dr.Max.X; x, i = x+1, i+4 {
-			fx := float64(x) + 0.5
-			sx := inv[0]*fx + inv[1]*fy + inv[2] - 0.5
-			sy := inv[3]*fx + inv[4]*fy + inv[5] - 0.5
-			if sx < -1 || sy < -1 || sx >= float64(sw) || sy >= float64(sh) {
+		// Source position in 1/256 pixel, stepped along the row.
+		fx0 := float64(dr.Min.X) + 0.5
+		sx := int64((inv[0]*fx0 + inv[1]*fy + inv[2] - 0.5) * 256)
+		sy := int64((inv[3]*fx0 + inv[4]*fy + inv[5] - 0.5) * 256)
+		dsx, dsy := int64(inv[0]*256), int64(inv[3]*256)
+		for x := dr.Min.X; x < dr.Max.X; x, i, sx, sy = x+1, i+4, sx+dsx, sy+dsy {
+			x0, y0 := int(sx>>8), int(sy>>8)
+			if x0 < -1 || y0 < -1 || x0 >= sw || y0 >= sh {
 				continue
 			}
-			x0, y0 := int(math.Floor(sx)), int(math.Floor(sy))
-			tx, ty := sx-float64(x0), sy-float64(y0)
-			var acc [4]float64
-			for k, w := range [4]float64{(1 - tx) * (1 - ty), tx * (1 - ty), (1 - tx) * ty, tx * ty} {
+			tx, ty := int32(sx&255), int32(sy&255)
+			var acc [4]int32
+			for k, w := range [4]int32{(256 - tx) * (256 - ty), tx * (256 - ty), (256 - tx) * ty, tx * ty} {
 				px, py := x0+k&1, y0+k>>1
 				if w == 0 || px < 0 || py < 0 || px >= sw || py >= sh {
 					continue
 				}
 				j := py*ss + px*4
-				acc[0] += w * float64(sp[j])
-				acc[1] += w * float64(sp[j+1])
-				acc[2] += w * float64(sp[j+2])
-				acc[3] += w * float64(sp[j+3])
+				acc[0] += w * int32(sp[j])
+				acc[1] += w * int32(sp[j+1])
+				acc[2] += w * int32(sp[j+2])
+				acc[3] += w * int32(sp[j+3])
 			}
-			a := acc[3] / 255 * opacity
+			// acc is in 1/65536; scale by the opacity.
+			a := (acc[3] >> 16) * op >> 8
 			if a <= 0 {
 				continue
 			}
-			b := 1 - a
-			dst.Pix[i] = clamp8(float64(dst.Pix[i])*b + acc[0]*opacity)
-			dst.Pix[i+1] = clamp8(float64(dst.Pix[i+1])*b + acc[1]*opacity)
-			dst.Pix[i+2] = clamp8(float64(dst.Pix[i+2])*b + acc[2]*opacity)
-			dst.Pix[i+3] = clamp8(float64(dst.Pix[i+3])*b + 255*a)
+			na := 255 - a
+			px := dst.Pix[i : i+4 : i+4]
+			px[0] = uint8(min((int32(px[0])*na)/255+(acc[0]>>16)*op>>8, 255))
+			px[1] = uint8(min((int32(px[1])*na)/255+(acc[1]>>16)*op>>8, 255))
+			px[2] = uint8(min((int32(px[2])*na)/255+(acc[2]>>16)*op>>8, 255))
+			px[3] = uint8(min((int32(px[3])*na)/255+a, 255))
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package sample
 
 import (
+	"encoding/binary"
 	"image"
 	"math"
 	"math/rand/v2"
@@ -65,133 +66,146 @@ func drawPerson(p *painter, cx, cy, r float64, l look) {
 		return func(x, y float64) rgb {
 			dx, dy := (x-cx+0.35*rx)/rx, (y-cy+0.45*ry)/ry
 			f := 1.07 - 0.1*math.Sqrt(dx*dx+dy*dy)
+			// The side away from the light falls into shadow.
+			f -= 0.18 * smoothstep(0.3, 1.05, (x-cx)/rx)
 			return base.scale(f)
 		}
 	}
+	hairCol := shadeHair(l.hair, cx, cy, rx, ry)
+	behind := func(x, y float64) rgb { return hairCol(x, y).scale(0.82) }
 
-	// Long hair falls behind the shoulders.
-	if l.hairStyle == hairLong {
-		sd := roundRectSD(cx-1.28*rx, cy-1.05*ry, cx+1.28*rx, cy+1.75*ry, 1.1*rx)
-		p.paint(sd, box{cx - 1.3*rx, cy - 1.1*ry, cx + 1.3*rx, cy + 1.8*ry}, shadeHair(l.hair, cx, cy, rx, ry), 1, 1)
-	}
-	if l.hairStyle == hairBun {
-		p.paint(ellipseSD(cx, cy-1.05*ry, 0.45*rx, 0.35*ry), ellipseBox(cx, cy-1.05*ry, 0.45*rx, 0.35*ry), shadeHair(l.hair, cx, cy, rx, ry), 1, 1)
+	// Hair that falls behind the head and shoulders.
+	switch l.hairStyle {
+	case hairLong:
+		sd := roundRectSD(cx-1.16*rx, cy-1.0*ry, cx+1.16*rx, cy+1.5*ry, 1.0*rx)
+		p.paint(sd, box{cx - 1.2*rx, cy - 1.05*ry, cx + 1.2*rx, cy + 1.55*ry}, behind, 1, 1)
+	case hairBun:
+		p.paint(ellipseSD(cx+0.1*rx, cy-1.02*ry, 0.42*rx, 0.32*ry), ellipseBox(cx+0.1*rx, cy-1.02*ry, 0.42*rx, 0.32*ry), hairCol, 1, 1)
 	}
 
-	// Torso and neck.
-	tcy, trx, try := cy+2.55*ry, 2.35*rx, 1.45*ry
-	p.paint(ellipseSD(cx, tcy, trx, try), ellipseBox(cx, tcy, trx, try), func(x, y float64) rgb {
+	// Neck, the shadow under the chin, the chest inside the neckline.
+	p.paint(roundRectSD(cx-0.34*rx, cy+0.3*ry, cx+0.34*rx, cy+1.4*ry, 0.2*rx), box{cx - 0.36*rx, cy + 0.28*ry, cx + 0.36*rx, cy + 1.42*ry}, func(x, y float64) rgb {
+		return skin.scale(0.86 - 0.08*math.Abs(x-cx)/rx)
+	}, 1, 1)
+	p.fill(ellipseSD(cx, cy+0.78*ry, 0.4*rx, 0.16*ry), ellipseBox(cx, cy+0.78*ry, 0.4*rx, 0.16*ry), skin.scale(0.55), 0.45, 0.12*rx)
+	nly := cy + 1.16*ry // neckline centre
+	p.fill(ellipseSD(cx, nly, 0.46*rx, 0.3*ry), ellipseBox(cx, nly, 0.46*rx, 0.3*ry), skin.scale(0.84), 1, 1)
+
+	// Shoulders in a crew-neck top, lit from the left.
+	trx := 3.2 * rx
+	// The shoulder line: level at the neck, sloping down to the shoulders,
+	// then falling away along the arms.
+	torso := curveSD(func(x float64) float64 {
+		u := math.Abs(x-cx) / rx
+		y := 1.18 + 0.5*smoothstep(0.3, 2.1, u)
+		if u > 2.0 {
+			y += (u - 2.0) * (u - 2.0) * 1.6
+		}
+		return cy + y*ry
+	})
+	neckline := ellipseSD(cx, nly, 0.44*rx, 0.28*ry)
+	p.paint(subtract(torso, neckline), box{cx - trx, cy + 1.1*ry, cx + trx, cy + 6*ry}, func(x, y float64) rgb {
 		dx := (x - cx) / trx
-		return l.shirt.scale(1.05 - 0.35*dx*dx - 0.1*(y-tcy+try)/try)
+		return l.shirt.scale(1.04 - 0.25*dx*dx - 0.12*smoothstep(-0.2, 0.9, dx) - 0.05*(y-cy-1.5*ry)/ry)
 	}, 1, 1)
-	neck := roundRectSD(cx-0.42*rx, cy+0.45*ry, cx+0.42*rx, cy+1.35*ry, 0.25*rx)
-	p.paint(neck, box{cx - 0.45*rx, cy + 0.4*ry, cx + 0.45*rx, cy + 1.4*ry}, func(x, y float64) rgb {
-		return skin.scale(0.86 - 0.05*math.Abs(x-cx)/rx)
-	}, 1, 1)
-	// Neckline of the shirt, with the shirt's edge a little darker.
-	ncy := cy + 1.2*ry
-	p.fill(ellipseSD(cx, ncy, 0.62*rx, 0.42*ry), ellipseBox(cx, ncy, 0.62*rx, 0.42*ry), l.shirt.scale(0.7), 1, 1)
-	p.paint(ellipseSD(cx, ncy-0.02*ry, 0.55*rx, 0.36*ry), ellipseBox(cx, ncy, 0.55*rx, 0.36*ry), func(x, y float64) rgb {
-		return skin.scale(0.84)
-	}, 1, 1)
-	p.fill(ellipseSD(cx, cy+0.72*ry, 0.5*rx, 0.2*ry), ellipseBox(cx, cy+0.72*ry, 0.5*rx, 0.2*ry), skin.scale(0.6), 0.35, 0.15*rx)
+	rim := subtract(ellipseSD(cx, nly, 0.5*rx, 0.33*ry), neckline)
+	p.fill(intersect(rim, torso), ellipseBox(cx, nly, 0.5*rx, 0.33*ry), l.shirt.scale(0.72), 1, 1)
 
 	// Ears, head.
 	for _, side := range []float64{-1, 1} {
 		ex := cx + side*0.96*rx
-		p.fill(ellipseSD(ex, cy+0.08*ry, 0.17*rx, 0.24*ry), ellipseBox(ex, cy+0.08*ry, 0.17*rx, 0.24*ry), skin.scale(0.9), 1, 1)
-		p.fill(ellipseSD(ex+side*0.02*rx, cy+0.08*ry, 0.08*rx, 0.14*ry), ellipseBox(ex, cy+0.08*ry, 0.1*rx, 0.15*ry), skin.scale(0.72), 0.6, 2)
+		p.fill(ellipseSD(ex, cy+0.08*ry, 0.16*rx, 0.22*ry), ellipseBox(ex, cy+0.08*ry, 0.16*rx, 0.22*ry), skin.scale(0.9), 1, 1)
+		p.fill(ellipseSD(ex+side*0.02*rx, cy+0.08*ry, 0.07*rx, 0.13*ry), ellipseBox(ex, cy+0.08*ry, 0.1*rx, 0.15*ry), skin.scale(0.72), 0.6, 2)
 	}
 	head := headSD(cx, cy, rx, ry)
 	p.paint(head, ellipseBox(cx, cy, rx, ry).grow(2), shadeSkin(skin), 1, 1)
-	// Cheeks and a soft shadow on the shaded side.
 	for _, side := range []float64{-1, 1} {
-		p.fill(ellipseSD(cx+side*0.5*rx, cy+0.32*ry, 0.24*rx, 0.14*ry), ellipseBox(cx+side*0.5*rx, cy+0.32*ry, 0.24*rx, 0.14*ry).grow(0.2*rx), hex(0xD06A6A), 0.08, 0.2*rx)
+		p.fill(ellipseSD(cx+side*0.5*rx, cy+0.32*ry, 0.22*rx, 0.12*ry), ellipseBox(cx+side*0.5*rx, cy+0.32*ry, 0.22*rx, 0.12*ry), hex(0xD06A6A), 0.07, 0.18*rx)
 	}
-	p.fill(intersect(head, ellipseSD(cx+0.95*rx, cy, 0.5*rx, ry)), ellipseBox(cx, cy, rx, ry), skin.scale(0.75), 0.25, 0.25*rx)
 
 	// Beard: stubble over the lower face.
 	if l.beard {
 		lower := intersect(head, belowSD(func(x float64) float64 {
 			dx := (x - cx) / rx
-			return cy + 0.28*ry - 0.25*ry*(1-dx*dx)
+			return cy + 0.3*ry - 0.22*ry*(1-dx*dx)
 		}))
-		p.fill(lower, ellipseBox(cx, cy, rx, ry), l.hair.scale(0.9), 0.55, 0.06*rx)
+		p.fill(lower, ellipseBox(cx, cy, rx, ry), l.hair.scale(0.85), 0.5, 0.05*rx)
 	}
 
 	// Eyes.
 	for _, side := range []float64{-1, 1} {
 		ex, ey := cx+side*0.36*rx, cy+0.02*ry
-		p.fill(ellipseSD(ex, ey-0.05*ry, 0.22*rx, 0.09*ry), ellipseBox(ex, ey-0.05*ry, 0.22*rx, 0.09*ry).grow(0.05*rx), skin.scale(0.78), 0.35, 0.06*rx)
-		sclera := ellipseSD(ex, ey, 0.17*rx, 0.066*ry)
-		sb := ellipseBox(ex, ey, 0.17*rx, 0.066*ry).grow(2)
-		p.fill(sclera, sb, hex(0xEEE8E2), 1, 1)
+		p.fill(ellipseSD(ex, ey-0.045*ry, 0.2*rx, 0.08*ry), ellipseBox(ex, ey-0.045*ry, 0.2*rx, 0.08*ry), skin.scale(0.8), 0.3, 0.06*rx)
+		sclera := ellipseSD(ex, ey, 0.155*rx, 0.06*ry)
+		sb := ellipseBox(ex, ey, 0.155*rx, 0.06*ry).grow(2)
+		p.fill(sclera, sb, hex(0xEDE7E1), 1, 1)
 		ix := ex + 0.01*rx
-		p.fill(intersect(sclera, ellipseSD(ix, ey, 0.078*rx, 0.078*rx)), sb, l.eyes, 1, 1)
-		p.fill(intersect(sclera, ellipseSD(ix, ey, 0.036*rx, 0.036*rx)), sb, hex(0x111111), 1, 1)
-		p.fill(ellipseSD(ix-0.025*rx, ey-0.025*rx, 0.015*rx, 0.015*rx), sb, hex(0xFFFFFF), 0.9, 1)
-		// Upper lid line.
+		p.fill(intersect(sclera, ellipseSD(ix, ey, 0.072*rx, 0.072*rx)), sb, l.eyes, 1, 1)
+		p.fill(intersect(sclera, ellipseSD(ix, ey, 0.033*rx, 0.033*rx)), sb, hex(0x111111), 1, 1)
+		p.fill(ellipseSD(ix-0.022*rx, ey-0.022*rx, 0.013*rx, 0.013*rx), sb, hex(0xFFFFFF), 0.85, 1)
 		var lid [][2]float64
 		for t := -1.0; t <= 1.0001; t += 0.25 {
-			lid = append(lid, [2]float64{ex + t*0.19*rx, ey - 0.066*ry*math.Sqrt(1-0.8*t*t) - 0.004*ry})
+			lid = append(lid, [2]float64{ex + t*0.17*rx, ey - 0.06*ry*math.Sqrt(1-0.8*t*t) - 0.004*ry})
 		}
-		p.stroke(lid, math.Max(1, 0.035*rx), hex(0x2A1E18), 0.9)
-		// Eyebrow.
-		bw := math.Max(1.5, 0.07*rx)
+		p.stroke(lid, math.Max(1, 0.03*rx), hex(0x2A1E18), 0.85)
 		var brow [][2]float64
-		for t := 0.0; t <= 1.0001; t += 0.25 {
-			x := cx + side*(0.16+0.42*t)*rx
-			brow = append(brow, [2]float64{x, cy - 0.2*ry - 0.05*ry*math.Sin(math.Pi*(0.2+0.7*t))})
+		for t := 0.0; t <= 1.0001; t += 0.2 {
+			x := cx + side*(0.16+0.4*t)*rx
+			brow = append(brow, [2]float64{x, cy - 0.19*ry - 0.045*ry*math.Sin(math.Pi*(0.25+0.75*t))})
 		}
-		p.stroke(brow, bw, l.hair.scale(0.8).mix(skin, 0.15), 0.9)
+		p.stroke(brow, math.Max(1.5, 0.06*rx), l.hair.scale(0.75).mix(skin, 0.2), 0.85)
 	}
 
-	// Nose: a shadow line, a lit tip and nostrils.
-	p.stroke([][2]float64{{cx + 0.06*rx, cy + 0.08*ry}, {cx + 0.1*rx, cy + 0.3*ry}, {cx + 0.13*rx, cy + 0.38*ry}}, 0.06*rx, skin.scale(0.7), 0.35)
-	p.fill(ellipseSD(cx, cy+0.38*ry, 0.12*rx, 0.07*ry), ellipseBox(cx, cy+0.38*ry, 0.12*rx, 0.07*ry).grow(0.05*rx), skin.scale(1.08), 0.5, 0.05*rx)
+	// Nose: a soft shadow down the shaded side, a lit tip and nostrils.
+	p.fill(ellipseSD(cx+0.08*rx, cy+0.22*ry, 0.045*rx, 0.17*ry), ellipseBox(cx+0.08*rx, cy+0.22*ry, 0.05*rx, 0.18*ry), skin.scale(0.62), 0.22, 0.07*rx)
+	p.fill(ellipseSD(cx, cy+0.4*ry, 0.15*rx, 0.06*ry), ellipseBox(cx, cy+0.4*ry, 0.15*rx, 0.06*ry), skin.scale(0.7), 0.25, 0.06*rx)
+	p.fill(ellipseSD(cx-0.01*rx, cy+0.36*ry, 0.08*rx, 0.05*ry), ellipseBox(cx, cy+0.36*ry, 0.1*rx, 0.06*ry), skin.scale(1.1), 0.45, 0.05*rx)
 	for _, side := range []float64{-1, 1} {
-		p.fill(ellipseSD(cx+side*0.08*rx, cy+0.42*ry, 0.045*rx, 0.022*ry), ellipseBox(cx+side*0.08*rx, cy+0.42*ry, 0.05*rx, 0.03*ry), skin.scale(0.5), 0.7, 1)
+		p.fill(ellipseSD(cx+side*0.075*rx, cy+0.42*ry, 0.04*rx, 0.02*ry), ellipseBox(cx+side*0.075*rx, cy+0.42*ry, 0.05*rx, 0.03*ry), skin.scale(0.45), 0.7, 1)
 	}
 
-	// Mouth.
-	my := cy + 0.63*ry
-	p.fill(ellipseSD(cx, my+0.01*ry, 0.25*rx, 0.055*ry), ellipseBox(cx, my, 0.25*rx, 0.07*ry), l.lips, 0.9, 1)
+	// Mouth: lips, the line between them, a shadow under the lower lip.
+	my := cy + 0.62*ry
+	p.fill(ellipseSD(cx, my+0.05*ry, 0.16*rx, 0.03*ry), ellipseBox(cx, my+0.05*ry, 0.16*rx, 0.03*ry), skin.scale(0.7), 0.3, 0.05*rx)
+	p.fill(ellipseSD(cx, my+0.008*ry, 0.23*rx, 0.048*ry), ellipseBox(cx, my, 0.23*rx, 0.06*ry), l.lips, 0.9, 1)
 	var mouth [][2]float64
 	for t := -1.0; t <= 1.0001; t += 0.2 {
-		mouth = append(mouth, [2]float64{cx + t*0.26*rx, my - l.smile*0.05*ry*(1-t*t) + l.smile*0.02*ry})
+		mouth = append(mouth, [2]float64{cx + t*0.24*rx, my - l.smile*0.045*ry*(t*t) + l.smile*0.01*ry})
 	}
-	p.stroke(mouth, math.Max(1, 0.025*rx), l.lips.scale(0.55), 0.9)
+	p.stroke(mouth, math.Max(1, 0.022*rx), l.lips.scale(0.5), 0.9)
 
-	// Hair on top.
-	hairCol := shadeHair(l.hair, cx, cy, rx, ry)
+	// Hair on top: a cap that follows the skull, cut by the hairline.
+	var top sdf
+	var hairline func(dx float64) float64 // in units of ry below cy
 	switch l.hairStyle {
-	case hairShort, hairLong, hairBun, hairCurly:
-		top := ellipseSD(cx, cy-0.1*ry, 1.06*rx, 0.98*ry)
-		if l.hairStyle == hairCurly {
-			base := ellipseSD(cx, cy-0.12*ry, 1.14*rx, 1.02*ry)
-			top = func(x, y float64) float64 {
-				a := math.Atan2(y-cy, x-cx)
-				return base(x, y) + 0.04*rx*math.Sin(a*14)
-			}
-		}
-		part := l.part
-		line := belowSD(func(x float64) float64 {
-			dx := (x - cx) / rx
-			dip := 0.5 * ry * dx * dx
-			if l.hairStyle == hairLong || l.hairStyle == hairShort {
-				// a fringe swept from the parting
-				dip += 0.08 * ry * (dx - part*0.4) * (1 - dx*dx)
-			}
-			return cy - 0.52*ry + dip
-		})
-		p.paint(subtract(top, line), ellipseBox(cx, cy-0.1*ry, 1.2*rx, 1.05*ry), hairCol, 1, 1)
 	case hairCropped:
-		top := ellipseSD(cx, cy-0.04*ry, 1.02*rx, 0.98*ry)
-		line := belowSD(func(x float64) float64 {
-			dx := (x - cx) / rx
-			return cy - 0.6*ry + 0.55*ry*dx*dx
-		})
-		p.paint(subtract(top, line), ellipseBox(cx, cy, 1.1*rx, ry), hairCol, 0.92, 1)
+		top = ellipseSD(cx, cy-0.06*ry, 1.02*rx, 0.97*ry)
+		hairline = func(dx float64) float64 { return -0.62 + 0.5*smoothstep(0.6, 1.0, math.Abs(dx)) }
+	case hairCurly:
+		base := ellipseSD(cx, cy-0.14*ry, 1.15*rx, 1.0*ry)
+		top = func(x, y float64) float64 {
+			a := math.Atan2(y-cy, x-cx)
+			return base(x, y) + 0.035*rx*math.Sin(a*16)
+		}
+		hairline = func(dx float64) float64 { return -0.5 + 0.45*smoothstep(0.55, 1.0, math.Abs(dx)) }
+	default: // short, long, bun
+		top = ellipseSD(cx, cy-0.1*ry, 1.06*rx, 0.98*ry)
+		part := l.part
+		long := l.hairStyle == hairLong
+		hairline = func(dx float64) float64 {
+			h := -0.56 + 0.48*smoothstep(0.6, 1.0, math.Abs(dx))
+			// A fringe swept away from the parting.
+			h += 0.09 * smoothstep(0.9, 0, math.Abs(dx-part*0.5)) * (1 - dx*dx)
+			if long && math.Abs(dx) > 0.82 {
+				h += 0.5 * smoothstep(0.82, 1.0, math.Abs(dx)) // side hair over the ears
+			}
+			return h
+		}
+	}
+	if l.hairStyle == hairCropped {
+		p.paint(subtract(top, belowSD(func(x float64) float64 { return cy + hairline((x-cx)/rx)*ry })), ellipseBox(cx, cy, 1.1*rx, ry), hairCol, 0.9, 1)
+	} else {
+		p.paint(subtract(top, belowSD(func(x float64) float64 { return cy + hairline((x-cx)/rx)*ry })), ellipseBox(cx, cy-0.1*ry, 1.25*rx, 1.1*ry), hairCol, 1, 1)
 	}
 
 	// Glasses: two frames and a bridge.
@@ -199,13 +213,13 @@ func drawPerson(p *painter, cx, cy, r float64, l look) {
 		frame := hex(0x222222)
 		for _, side := range []float64{-1, 1} {
 			ex, ey := cx+side*0.37*rx, cy+0.03*ry
-			outer := roundRectSD(ex-0.27*rx, ey-0.15*ry, ex+0.27*rx, ey+0.14*ry, 0.1*rx)
-			inner := roundRectSD(ex-0.24*rx, ey-0.125*ry, ex+0.24*rx, ey+0.115*ry, 0.08*rx)
+			outer := roundRectSD(ex-0.26*rx, ey-0.14*ry, ex+0.26*rx, ey+0.13*ry, 0.1*rx)
+			inner := roundRectSD(ex-0.23*rx, ey-0.115*ry, ex+0.23*rx, ey+0.105*ry, 0.08*rx)
 			bb := box{ex - 0.3*rx, ey - 0.2*ry, ex + 0.3*rx, ey + 0.2*ry}
 			p.fill(inner, bb, hex(0xDDE8F0), 0.08, 1)
 			p.fill(subtract(outer, inner), bb, frame, 0.95, 1)
 		}
-		p.stroke([][2]float64{{cx - 0.1*rx, cy - 0.01*ry}, {cx, cy - 0.03*ry}, {cx + 0.1*rx, cy - 0.01*ry}}, 0.04*rx, frame, 0.95)
+		p.stroke([][2]float64{{cx - 0.11*rx, cy - 0.01*ry}, {cx, cy - 0.03*ry}, {cx + 0.11*rx, cy - 0.01*ry}}, 0.04*rx, frame, 0.95)
 	}
 }
 
@@ -225,7 +239,9 @@ func headSD(cx, cy, rx, ry float64) sdf {
 func shadeHair(c rgb, cx, cy, rx, ry float64) func(x, y float64) rgb {
 	return func(x, y float64) rgb {
 		dx, dy := (x-cx+0.3*rx)/rx, (y-cy+0.9*ry)/ry
-		f := 1.15 - 0.3*math.Sqrt(dx*dx+dy*dy) + 0.04*math.Sin((x-cx)/rx*40+(y-cy)/ry*6)
+		// Strands radiate from the crown.
+		u := (x - cx) / (y - cy + 1.6*ry + 1)
+		f := 1.15 - 0.3*math.Sqrt(dx*dx+dy*dy) + 0.03*fastSin(u*70) + 0.015*fastSin(u*170)
 		return c.scale(f)
 	}
 }
@@ -240,17 +256,32 @@ func renderSelfie(r *rand.Rand, l look, w, h int) *image.RGBA {
 	wall2 := wall.scale(0.7 + 0.15*r.Float64())
 	lightX := W * (0.1 + 0.8*r.Float64())
 	// Wall with a light fall-off.
+	var lut [257]uint32
+	for k := range lut {
+		c := wall.mix(wall2, float64(k)/256)
+		lut[k] = uint32(clamp8(c.r)) | uint32(clamp8(c.g))<<8 | uint32(clamp8(c.b))<<16 | 255<<24
+	}
+	dx := make([]int, w)
+	for x := range dx {
+		dx[x] = int(math.Abs(float64(x)-lightX) / W * 256)
+	}
 	for y := range h {
-		i := y * img.Stride
-		for x := 0; x < w; x, i = x+1, i+4 {
-			d := math.Abs(float64(x)-lightX)/W + 0.3*float64(y)/H
-			c := wall.mix(wall2, clamp01(d))
-			img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = clamp8(c.r), clamp8(c.g), clamp8(c.b), 255
+		dy := int(0.3 * float64(y) / H * 256)
+		row := img.Pix[y*img.Stride : y*img.Stride+w*4]
+		for x := range w {
+			binary.LittleEndian.PutUint32(row[x*4:x*4+4], lut[min(dx[x]+dy, 256)])
 		}
 	}
 	// A window or a door frame behind.
-	if r.IntN(2) == 0 {
+	hasDoor := r.IntN(2) == 1
+	pictureX := W * (0.03 + 0.1*r.Float64()) // left of the door
+	if !hasDoor {
 		wx := W * (0.05 + 0.6*r.Float64())
+		if wx < W*0.35 {
+			pictureX = W * (0.7 + 0.07*r.Float64())
+		} else {
+			pictureX = W * (0.02 + (wx/W-0.35)*0.5)
+		}
 		win := box{wx, H * 0.08, wx + W*0.32, H * 0.5}
 		p.fill(roundRectSD(win.x0-W*0.02, win.y0-W*0.02, win.x1+W*0.02, win.y1+W*0.02, 4), win.grow(W*0.03), hex(0xF4F2EE), 0.9, 2)
 		p.paint(roundRectSD(win.x0, win.y0, win.x1, win.y1, 2), win.grow(2), func(x, y float64) rgb {
@@ -264,9 +295,9 @@ func renderSelfie(r *rand.Rand, l look, w, h int) *image.RGBA {
 		p.fill(roundRectSD(dx, H*0.05, dx+W*0.38, H*1.1, 3), box{dx - 4, H*0.05 - 4, dx + W*0.38 + 4, H}, door.scale(1.1), 1, 1)
 		p.fill(roundRectSD(dx+W*0.03, H*0.08, dx+W*0.35, H*1.1, 3), box{dx, H * 0.07, dx + W*0.38, H}, door, 1, 1)
 	}
-	// A picture or a shelf.
+	// A picture on the wall, clear of the window or door.
 	if r.IntN(2) == 0 {
-		px := W * (0.05 + 0.7*r.Float64())
+		px := pictureX
 		p.fill(roundRectSD(px, H*0.12, px+W*0.2, H*0.28, 2), box{px - 2, H*0.12 - 2, px + W*0.2 + 2, H*0.28 + 2}, hex(0x3A3530), 1, 1)
 		art := hsl(r.Float64()*360, 0.4, 0.55)
 		p.paint(roundRectSD(px+6, H*0.12+6, px+W*0.2-6, H*0.28-6, 1), box{px, H * 0.12, px + W*0.2, H * 0.28}, func(x, y float64) rgb {
@@ -275,8 +306,8 @@ func renderSelfie(r *rand.Rand, l look, w, h int) *image.RGBA {
 	}
 	// The person, slightly off centre and tilted towards the camera.
 	cx := W * (0.45 + 0.1*r.Float64())
-	cy := H * (0.38 + 0.06*r.Float64())
-	drawPerson(p, cx, cy, W*(0.25+0.04*r.Float64()), l)
-	grade(img, W/2, H*0.45, 1.04, 0.9, 2, r.Uint64())
+	cy := H * (0.39 + 0.05*r.Float64())
+	drawPerson(p, cx, cy, W*(0.19+0.03*r.Float64()), l)
+	grade(img, W/2, H*0.45, 1.04, 0.9, 1, r.Uint64())
 	return img
 }

@@ -39,6 +39,7 @@ type country struct {
 	native, global string            // state name in the local language and in English
 	titles         map[string]string // document type → native title
 	hue            float64           // base hue of its documents
+	ink            float64           // hue of the printed headings
 	docTypes       []string          // what it issues, weighted by repetition
 	names          nameSet
 	cities         []string
@@ -50,7 +51,7 @@ type country struct {
 
 var countries = []country{
 	{
-		code: "LT", alpha3: "LTU", native: "LIETUVOS RESPUBLIKA", global: "REPUBLIC OF LITHUANIA", hue: 20,
+		code: "LT", alpha3: "LTU", native: "LIETUVOS RESPUBLIKA", global: "REPUBLIC OF LITHUANIA", hue: 20, ink: 215,
 		titles:   map[string]string{IDCard: "ASMENS TAPATYBĖS KORTELĖ", Passport: "PASAS", DriverLicense: "VAIRUOTOJO PAŽYMĖJIMAS", ResidencePermit: "LEIDIMAS GYVENTI"},
 		docTypes: []string{IDCard, IDCard, IDCard, Passport, Passport, DriverLicense, ResidencePermit},
 		names: nameSet{
@@ -63,7 +64,7 @@ var countries = []country{
 		numbers: map[string]string{"": "########"},
 	},
 	{
-		code: "LV", alpha3: "LVA", native: "LATVIJAS REPUBLIKA", global: "REPUBLIC OF LATVIA", hue: 350,
+		code: "LV", alpha3: "LVA", native: "LATVIJAS REPUBLIKA", global: "REPUBLIC OF LATVIA", hue: 350, ink: 345,
 		titles:   map[string]string{IDCard: "PERSONAS APLIECĪBA", Passport: "PASE", DriverLicense: "VADĪTĀJA APLIECĪBA", ResidencePermit: "UZTURĒŠANĀS ATĻAUJA"},
 		docTypes: []string{IDCard, IDCard, Passport, Passport, DriverLicense, ResidencePermit},
 		names: nameSet{
@@ -76,7 +77,7 @@ var countries = []country{
 		numbers: map[string]string{"": "PA#######", Passport: "LV#######", DriverLicense: "AT######"},
 	},
 	{
-		code: "EE", alpha3: "EST", native: "EESTI VABARIIK", global: "REPUBLIC OF ESTONIA", hue: 205,
+		code: "EE", alpha3: "EST", native: "EESTI VABARIIK", global: "REPUBLIC OF ESTONIA", hue: 205, ink: 210,
 		titles:   map[string]string{IDCard: "ISIKUTUNNISTUS", Passport: "PASS", DriverLicense: "JUHILUBA", ResidencePermit: "ELAMISLUBA"},
 		docTypes: []string{IDCard, IDCard, IDCard, Passport, DriverLicense, ResidencePermit},
 		names: nameSet{
@@ -86,10 +87,10 @@ var countries = []country{
 		},
 		cities: []string{"Tallinn", "Tartu", "Pärnu"}, streets: []string{"Narva mnt", "Pärnu mnt", "Rüütli tn"},
 		postcode: "1####", authority: "POLITSEI- JA PIIRIVALVEAMET",
-		numbers: map[string]string{"": "AB#######", Passport: "K#######", DriverLicense: "ET######"},
+		numbers: map[string]string{"": "A@#######", Passport: "K#######", DriverLicense: "ET######"},
 	},
 	{
-		code: "PL", alpha3: "POL", native: "RZECZPOSPOLITA POLSKA", global: "REPUBLIC OF POLAND", hue: 0,
+		code: "PL", alpha3: "POL", native: "RZECZPOSPOLITA POLSKA", global: "REPUBLIC OF POLAND", hue: 0, ink: 355,
 		titles:   map[string]string{IDCard: "DOWÓD OSOBISTY", Passport: "PASZPORT", DriverLicense: "PRAWO JAZDY", ResidencePermit: "KARTA POBYTU"},
 		docTypes: []string{IDCard, IDCard, IDCard, Passport, DriverLicense, ResidencePermit},
 		names: nameSet{
@@ -99,10 +100,10 @@ var countries = []country{
 		},
 		cities: []string{"Warszawa", "Kraków", "Gdańsk"}, streets: []string{"ul. Marszałkowska", "ul. Długa", "ul. Polna"},
 		postcode: "##-###", authority: "PREZYDENT M. ST. WARSZAWY",
-		numbers: map[string]string{"": "LLL######", Passport: "LL#######", DriverLicense: "#####/##/####"},
+		numbers: map[string]string{"": "@@@######", Passport: "@@#######", DriverLicense: "#####/##/####"},
 	},
 	{
-		code: "DE", alpha3: "D<<", native: "BUNDESREPUBLIK DEUTSCHLAND", global: "FEDERAL REPUBLIC OF GERMANY", hue: 95,
+		code: "DE", alpha3: "D<<", native: "BUNDESREPUBLIK DEUTSCHLAND", global: "FEDERAL REPUBLIC OF GERMANY", hue: 95, ink: 230,
 		titles:   map[string]string{IDCard: "PERSONALAUSWEIS", Passport: "REISEPASS", DriverLicense: "FÜHRERSCHEIN", ResidencePermit: "AUFENTHALTSTITEL"},
 		docTypes: []string{IDCard, IDCard, IDCard, Passport, DriverLicense, DriverLicense, ResidencePermit},
 		names: nameSet{
@@ -112,10 +113,10 @@ var countries = []country{
 		},
 		cities: []string{"Berlin", "Köln", "München"}, streets: []string{"Hauptstraße", "Lindenallee", "Schillerstraße"},
 		postcode: "#####", authority: "STADT KÖLN",
-		numbers: map[string]string{"": "LAAAAAAAA", DriverLicense: "B072RRE2I55"},
+		numbers: map[string]string{"": "@********", DriverLicense: "B07#@@@#@##"},
 	},
 	{
-		code: "FR", alpha3: "FRA", native: "RÉPUBLIQUE FRANÇAISE", global: "FRENCH REPUBLIC", hue: 225,
+		code: "FR", alpha3: "FRA", native: "RÉPUBLIQUE FRANÇAISE", global: "FRENCH REPUBLIC", hue: 225, ink: 225,
 		titles:   map[string]string{IDCard: "CARTE NATIONALE D'IDENTITÉ", Passport: "PASSEPORT", DriverLicense: "PERMIS DE CONDUIRE", ResidencePermit: "TITRE DE SÉJOUR"},
 		docTypes: []string{IDCard, IDCard, Passport, Passport, DriverLicense, ResidencePermit},
 		names: nameSet{
@@ -125,10 +126,10 @@ var countries = []country{
 		},
 		cities: []string{"Paris", "Lyon", "Nantes"}, streets: []string{"rue de la Paix", "avenue Victor Hugo", "rue des Lilas"},
 		postcode: "#####", authority: "PRÉFECTURE DE POLICE",
-		numbers: map[string]string{"": "AAAAAAAAA", Passport: "##LL#####", DriverLicense: "##AA#####"},
+		numbers: map[string]string{"": "*********", Passport: "##@@#####", DriverLicense: "############"},
 	},
 	{
-		code: "ES", alpha3: "ESP", native: "REINO DE ESPAÑA", global: "KINGDOM OF SPAIN", hue: 40,
+		code: "ES", alpha3: "ESP", native: "REINO DE ESPAÑA", global: "KINGDOM OF SPAIN", hue: 40, ink: 5,
 		titles:   map[string]string{IDCard: "DOCUMENTO NACIONAL DE IDENTIDAD", Passport: "PASAPORTE", DriverLicense: "PERMISO DE CONDUCCIÓN", ResidencePermit: "PERMISO DE RESIDENCIA"},
 		docTypes: []string{IDCard, IDCard, IDCard, Passport, DriverLicense, ResidencePermit},
 		names: nameSet{
@@ -138,10 +139,10 @@ var countries = []country{
 		},
 		cities: []string{"Madrid", "Valencia", "Sevilla"}, streets: []string{"Calle Mayor", "Calle de Alcalá", "Avenida del Puerto"},
 		postcode: "28###", authority: "DIRECCIÓN GENERAL DE LA POLICÍA",
-		numbers: map[string]string{"": "LLL######", Passport: "PA#######", DriverLicense: "########L"},
+		numbers: map[string]string{"": "@@@######", Passport: "P@#######", DriverLicense: "########@"},
 	},
 	{
-		code: "IT", alpha3: "ITA", native: "REPUBBLICA ITALIANA", global: "ITALIAN REPUBLIC", hue: 150,
+		code: "IT", alpha3: "ITA", native: "REPUBBLICA ITALIANA", global: "ITALIAN REPUBLIC", hue: 150, ink: 150,
 		titles:   map[string]string{IDCard: "CARTA DI IDENTITÀ", Passport: "PASSAPORTO", DriverLicense: "PATENTE DI GUIDA", ResidencePermit: "PERMESSO DI SOGGIORNO"},
 		docTypes: []string{IDCard, IDCard, Passport, Passport, DriverLicense, ResidencePermit},
 		names: nameSet{
@@ -151,10 +152,10 @@ var countries = []country{
 		},
 		cities: []string{"Roma", "Milano", "Torino"}, streets: []string{"Via Roma", "Via Garibaldi", "Corso Italia"},
 		postcode: "00###", authority: "COMUNE DI ROMA",
-		numbers: map[string]string{"": "CA#####LL", Passport: "YA#######", DriverLicense: "U1L######L"},
+		numbers: map[string]string{"": "C@#####@@", Passport: "Y@#######", DriverLicense: "U1@######@"},
 	},
 	{
-		code: "NL", alpha3: "NLD", native: "KONINKRIJK DER NEDERLANDEN", global: "KINGDOM OF THE NETHERLANDS", hue: 28,
+		code: "NL", alpha3: "NLD", native: "KONINKRIJK DER NEDERLANDEN", global: "KINGDOM OF THE NETHERLANDS", hue: 28, ink: 215,
 		titles:   map[string]string{IDCard: "IDENTITEITSKAART", Passport: "PASPOORT", DriverLicense: "RIJBEWIJS", ResidencePermit: "VERBLIJFSDOCUMENT"},
 		docTypes: []string{IDCard, IDCard, Passport, Passport, DriverLicense, DriverLicense, ResidencePermit},
 		names: nameSet{
@@ -163,11 +164,11 @@ var countries = []country{
 			surnames: same("de Jong", "Jansen", "de Vries", "van den Berg", "van Dijk", "Bakker"),
 		},
 		cities: []string{"Amsterdam", "Utrecht", "Rotterdam"}, streets: []string{"Kerkstraat", "Dorpsstraat", "Stationsweg"},
-		postcode: "####LL", authority: "BURG. VAN AMSTERDAM",
-		numbers: map[string]string{"": "LLAAAAAA#", DriverLicense: "##########"},
+		postcode: "####@@", authority: "BURG. VAN AMSTERDAM",
+		numbers: map[string]string{"": "@@******#", DriverLicense: "##########"},
 	},
 	{
-		code: "GB", alpha3: "GBR", native: "", global: "UNITED KINGDOM OF GREAT BRITAIN AND NORTHERN IRELAND", hue: 265,
+		code: "GB", alpha3: "GBR", native: "", global: "UNITED KINGDOM OF GREAT BRITAIN AND NORTHERN IRELAND", hue: 265, ink: 235,
 		titles:   map[string]string{Passport: "PASSPORT", DriverLicense: "DRIVING LICENCE", ResidencePermit: "RESIDENCE PERMIT"},
 		docTypes: []string{Passport, Passport, Passport, DriverLicense, DriverLicense, ResidencePermit},
 		names: nameSet{
@@ -176,8 +177,8 @@ var countries = []country{
 			surnames: same("Smith", "Jones", "Taylor", "O'Brien", "Wilson", "Davies"),
 		},
 		cities: []string{"London", "Leeds", "Bristol"}, streets: []string{"High Street", "Station Road", "Church Lane"},
-		postcode: "LL# #LL", authority: "HMPO",
-		numbers: map[string]string{"": "#########", ResidencePermit: "ZR#######"},
+		postcode: "@@# #@@", authority: "HMPO",
+		numbers: map[string]string{"": "#########", ResidencePermit: "Z@#######"},
 	},
 }
 
@@ -220,7 +221,8 @@ type person struct {
 
 func pick[T any](r *rand.Rand, s []T) T { return s[r.IntN(len(s))] }
 
-// pattern fills a pattern: # digit, L letter, A letter or digit; others literal.
+// pattern fills a pattern: # digit, @ letter, * letter or digit; anything
+// else is literal.
 func pattern(r *rand.Rand, p string) string {
 	const letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
 	const alnum = "CFGHJKLMNPRTVWXYZ0123456789"
@@ -229,9 +231,9 @@ func pattern(r *rand.Rand, p string) string {
 		switch c {
 		case '#':
 			b.WriteByte(byte('0' + r.IntN(10)))
-		case 'L':
+		case '@':
 			b.WriteByte(letters[r.IntN(len(letters))])
-		case 'A':
+		case '*':
 			b.WriteByte(alnum[r.IntN(len(alnum))])
 		default:
 			b.WriteRune(c)
@@ -364,18 +366,25 @@ func personalCode(r *rand.Rand, cc string, p person) string {
 			serial++
 		}
 		s := fmt.Sprintf("%02d%02d%02d%04d", y%100, mm, d, serial)
-		w := []int{1, 3, 7, 9, 1, 3, 7, 9, 1, 3}
-		sum := 0
-		for i, c := range s {
-			sum += int(c-'0') * w[i]
-		}
-		return s + string(rune('0'+(10-sum%10)%10))
+		return s + string(rune('0'+peselCheck(s)))
 	case "ES":
 		return dniNumber(r)
 	}
 	return ""
 }
 
+// peselCheck is the check digit of a Polish PESEL's first ten digits.
+func peselCheck(s string) int {
+	w := []int{1, 3, 7, 9, 1, 3, 7, 9, 1, 3}
+	sum := 0
+	for i, c := range s {
+		sum += int(c-'0') * w[i]
+	}
+	return (10 - sum%10) % 10
+}
+
+// ltCheck is the check digit of a Lithuanian or Estonian personal code's
+// first ten digits.
 func ltCheck(s string) int {
 	sum := 0
 	for i, c := range s {
@@ -413,5 +422,5 @@ func gbLicenceNumber(r *rand.Rand, p person) string {
 		mm += 50
 	}
 	ini := mrzName(p.first)[:1] + "9"
-	return fmt.Sprintf("%s%d%02d%02d%d%s9%s", sur[:5], y%100/10, mm, d, y%10, ini, pattern(r, "LL"))
+	return fmt.Sprintf("%s%d%02d%02d%d%s9%s", sur[:5], y%100/10, mm, d, y%10, ini, pattern(r, "@@"))
 }

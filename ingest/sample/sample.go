@@ -29,6 +29,13 @@ type Options struct {
 	Broken bool
 }
 
+func (o Options) count() int {
+	if o.N <= 0 {
+		return DefaultN
+	}
+	return o.N
+}
+
 // DefaultOptions is the set `idbatch demo` shows: DefaultN records, seed 1,
 // broken records included.
 func DefaultOptions() Options { return Options{N: DefaultN, Seed: 1, Broken: true} }
@@ -149,10 +156,7 @@ func (s Set) Object(key string) (Object, bool) {
 // rendered on GOMAXPROCS goroutines; each depends only on the seed and its
 // position, so the result does not depend on scheduling.
 func Generate(opts Options) Set {
-	n := opts.N
-	if n <= 0 {
-		n = DefaultN
-	}
+	n := opts.count()
 	jobs := plan(n, opts)
 	results := make([]recordOut, n)
 	var next atomic.Int64
@@ -199,15 +203,19 @@ func plan(n int, opts Options) []job {
 			jobs[i].defect = BrokenKinds[k%len(BrokenKinds)]
 		}
 	}
-	// A few records are phone photos of the document on a table, 3000×2000.
-	left := max(1, (n+15)/30)
+	// A few records (2 in 60, none below 10) are phone photos of the
+	// document on a table, 3000×2000.
+	left := 0
+	if n >= 10 {
+		left = max(1, (n+15)/30)
+	}
 	for _, i := range sr.Perm(n) {
 		if left == 0 {
 			break
 		}
 		switch jobs[i].defect {
 		case "", pipeline.RejectBadCountry, pipeline.RejectBadClientID:
-			jobs[i].phone = true
+			jobs[i].phone = true // the front only: re-captured later with a phone
 			left--
 		}
 	}
@@ -322,8 +330,8 @@ func (k *kit) record(j job) recordOut {
 		if front {
 			render = renderFront
 		}
-		if j.phone {
-			return phonePhoto(render(k, c, per, lk, r, 2.05, false), r, 3000, 2000, coverColour(c), front && docType == Passport)
+		if j.phone && front {
+			return phonePhoto(render(k, c, per, lk, r, 1.5, false), 1.37, r, 3000, 2000, coverColour(c), front && docType == Passport)
 		}
 		return render(k, c, per, lk, r, 1, true)
 	}

@@ -38,7 +38,7 @@ func TestZZPreview(t *testing.T) {
 		}
 		if k == 1 || k == 2 {
 			t0 = time.Now()
-			ph := phonePhoto(renderFront(fs, c, per, lk, r, 2.05, false), r, 3000, 2000, coverColour(c), tc.dt == Passport)
+			ph := phonePhoto(renderFront(fs, c, per, lk, r, 1.5, false), 1.37, r, 3000, 2000, coverColour(c), tc.dt == Passport)
 			t.Logf("phone %v", time.Since(t0))
 			os.WriteFile("/tmp/preview/"+tc.cc+"-phone.jpg", encodeJPEG(ph, 88), 0o644)
 		}

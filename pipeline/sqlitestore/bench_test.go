@@ -2,8 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -107,6 +105,3 @@ func BenchmarkClaimDeep(b *testing.B) {
 		}
 	}
 }
-
-var _ = fmt.Sprint
-var _ = filepath.Join

@@ -78,7 +78,7 @@ func (s *Store) Load(ctx context.Context, job string, recs []pipeline.Record, no
 	}
 	nowUS := orNow(now).UnixMicro()
 
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.writeRelaxed(ctx, func(tx *sql.Tx) error {
 		st = pipeline.LoadStats{}
 		have := make(map[string]existing, len(rows))
 		q, err := tx.QueryContext(ctx, `SELECT key, id, input_hash, state FROM records
@@ -380,17 +380,18 @@ func (s *Store) Transition(ctx context.Context, t pipeline.Transition) error {
 		args = append(args, t.Version)
 	}
 
-	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
+	err := func() error {
+		res, err := s.exec(ctx, query, args...)
 		if err != nil {
 			return err
 		}
-		if n, err = res.RowsAffected(); err != nil || n > 0 {
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
 			return err
 		}
+		// Nothing matched. Records are never deleted, so a record absent
+		// now was absent when the UPDATE ran.
 		var one int
-		err = tx.QueryRowContext(ctx, `SELECT 1 FROM records WHERE id = ?`, t.ID).Scan(&one)
+		err = s.db.QueryRowContext(ctx, `SELECT 1 FROM records WHERE id = ?`, t.ID).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return pipeline.ErrNotFound
 		}
@@ -398,7 +399,7 @@ func (s *Store) Transition(ctx context.Context, t pipeline.Transition) error {
 			return err
 		}
 		return pipeline.ErrConflict
-	})
+	}()
 	if err != nil {
 		return fmt.Errorf("sqlitestore: transition %d %s->%s: %w", t.ID, t.From, t.To, err)
 	}
@@ -407,7 +408,18 @@ func (s *Store) Transition(ctx context.Context, t pipeline.Transition) error {
 
 // getOne runs a query returning at most one record.
 func (s *Store) getOne(ctx context.Context, what string, query string, args ...any) (pipeline.Record, error) {
-	r, err := scanRecord(s.db.QueryRowContext(ctx, query, args...))
+	rows, err := s.query(ctx, query, args...)
+	if err != nil {
+		return pipeline.Record{}, fmt.Errorf("sqlitestore: %s: %w", what, err)
+	}
+	recs, err := scanRecords(rows)
+	var r pipeline.Record
+	if err == nil && len(recs) == 0 {
+		err = sql.ErrNoRows
+	}
+	if err == nil {
+		r = recs[0]
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return pipeline.Record{}, fmt.Errorf("sqlitestore: %s: %w", what, pipeline.ErrNotFound)
 	}
@@ -489,7 +501,7 @@ func (s *Store) List(ctx context.Context, q pipeline.ListQuery) ([]pipeline.Reco
 		query = `SELECT ` + recordCols + ` FROM records WHERE id IN (` + sub + `) ORDER BY id`
 		args = subArgs
 	}
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: list %s: %w", q.Job, err)
 	}
@@ -524,12 +536,9 @@ func (s *Store) MarkExported(ctx context.Context, ids []int64, at time.Time) err
 	if err != nil {
 		return err
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE records SET exported_at = ?, version = version + 1
-			WHERE id IN (SELECT value FROM json_each(?)) AND exported_at IS NULL AND state IN `+endStatesSQL,
-			orNow(at).UnixMicro(), string(idsJSON))
-		return err
-	})
+	_, err = s.exec(ctx, `UPDATE records SET exported_at = ?, version = version + 1
+		WHERE id IN (SELECT value FROM json_each(?)) AND exported_at IS NULL AND state IN `+endStatesSQL,
+		orNow(at).UnixMicro(), string(idsJSON))
 	if err != nil {
 		return fmt.Errorf("sqlitestore: mark exported: %w", err)
 	}
@@ -539,7 +548,7 @@ func (s *Store) MarkExported(ctx context.Context, ids []int64, at time.Time) err
 // Counts returns the number of records of job per state; every state of
 // pipeline.AllStates is present, with 0 when it has none.
 func (s *Store) Counts(ctx context.Context, job string) (map[pipeline.State]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT state, count(*) FROM records WHERE job = ? GROUP BY state`, job)
+	rows, err := s.query(ctx, `SELECT state, count(*) FROM records WHERE job = ? GROUP BY state`, job)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: counts %s: %w", job, err)
 	}

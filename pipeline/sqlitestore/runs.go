@@ -15,12 +15,9 @@ func (s *Store) StartRun(ctx context.Context, r pipeline.Run) error {
 	if r.ID == "" || r.Job == "" {
 		return errors.New("sqlitestore: start run: ID and Job are required")
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO runs (id, job, command, started_at, finished_at, exit_code, summary)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, r.Job, r.Command, micros(r.StartedAt), micros(r.FinishedAt), r.ExitCode, r.Summary)
-		return err
-	})
+	_, err := s.exec(ctx, `INSERT INTO runs (id, job, command, started_at, finished_at, exit_code, summary)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Job, r.Command, micros(r.StartedAt), micros(r.FinishedAt), r.ExitCode, r.Summary)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: start run %s: %w", r.ID, err)
 	}
@@ -30,18 +27,15 @@ func (s *Store) StartRun(ctx context.Context, r pipeline.Run) error {
 // FinishRun records FinishedAt, ExitCode and Summary of the run r.ID;
 // ErrNotFound if it was never started.
 func (s *Store) FinishRun(ctx context.Context, r pipeline.Run) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?`,
-			micros(r.FinishedAt), r.ExitCode, r.Summary, r.ID)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
+	res, err := s.exec(ctx, `UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?`,
+		micros(r.FinishedAt), r.ExitCode, r.Summary, r.ID)
+	if err == nil {
+		var n int64
+		n, err = res.RowsAffected()
 		if err == nil && n == 0 {
 			err = pipeline.ErrNotFound
 		}
-		return err
-	})
+	}
 	if err != nil {
 		return fmt.Errorf("sqlitestore: finish run %s: %w", r.ID, err)
 	}
@@ -54,7 +48,7 @@ func (s *Store) Runs(ctx context.Context, job string, n int) ([]pipeline.Run, er
 	if n <= 0 {
 		n = -1
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, job, command, started_at, finished_at, exit_code, summary
+	rows, err := s.query(ctx, `SELECT id, job, command, started_at, finished_at, exit_code, summary
 		FROM runs WHERE job = ? ORDER BY started_at DESC, rowid DESC LIMIT ?`, job, n)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: runs %s: %w", job, err)

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -25,8 +27,15 @@ var _ pipeline.Store = (*Store)(nil)
 // Scheme is the DSN scheme OpenDSN accepts.
 const Scheme = "sqlite://"
 
-// synchronous is PRAGMA synchronous; see the package documentation.
-var synchronous = "FULL"
+// options are the settings Open fixes; tests may relax them.
+type options struct {
+	// synchronous is PRAGMA synchronous of every connection, and
+	// loadSynchronous the one a Load transaction runs with; see the
+	// package documentation.
+	synchronous, loadSynchronous string
+}
+
+var defaults = options{synchronous: "FULL", loadSynchronous: "NORMAL"}
 
 // busyTimeout is how long a write waits for another connection (another
 // process, or another Store on the same file) to release the database.
@@ -38,6 +47,7 @@ const busyTimeout = 10 * time.Second
 type Store struct {
 	db   *sql.DB
 	path string
+	opts options
 
 	// wmu is a token held by the one write transaction this Store runs at a
 	// time. SQLite has one writer per database; queueing writers here, in
@@ -45,7 +55,14 @@ type Store struct {
 	// Writers of other Stores or processes are serialized by SQLite itself
 	// (BEGIN IMMEDIATE plus busy_timeout).
 	wmu chan struct{}
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 }
+
+// maxStmts bounds the prepared statement cache. Transition prepares one
+// statement per combination of patched fields, a few dozen in practice.
+const maxStmts = 256
 
 // OpenDSN opens the Store a DSN names. Everything after "sqlite://" is a file
 // path: "sqlite://./idbatch.db" is relative to the working directory,
@@ -64,10 +81,14 @@ func OpenDSN(ctx context.Context, dsn string) (*Store, error) {
 // synchronous=FULL, foreign_keys=ON and a busy timeout of 10 s, and begins
 // its transactions IMMEDIATE.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return open(ctx, path, defaults)
+}
+
+func open(ctx context.Context, path string, opts options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlitestore: empty database path")
 	}
-	db, err := sql.Open("sqlite", dsnFor(path))
+	db, err := sql.Open("sqlite", dsnFor(path, opts))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
@@ -78,7 +99,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 
-	s := &Store{db: db, path: path, wmu: make(chan struct{}, 1)}
+	s := &Store{db: db, path: path, opts: opts, wmu: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
@@ -89,7 +110,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // dsnFor builds the modernc.org/sqlite DSN for a file path: a file: URI with
 // the path escaped (so that '?', '#' and '%' in a file name stay part of it),
 // followed by the driver's per-connection settings.
-func dsnFor(p string) string {
+func dsnFor(p string, opts options) string {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
 	var b strings.Builder
 	b.WriteString("file:")
@@ -102,10 +123,15 @@ func dsnFor(p string) string {
 	q["_pragma"] = []string{
 		"busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")",
 		"journal_mode(WAL)",
-		"synchronous(" + synchronous + ")",
+		"synchronous(" + opts.synchronous + ")",
 		"foreign_keys(ON)",
 		"cache_size(-32768)", // 32 MiB per connection
 		"temp_store(MEMORY)",
+		// Checkpoint every ~40 MB of WAL rather than 4 MB: a Load batch
+		// dirties a random page of the ref index per row, and a page
+		// rewritten by many commits is then copied to the database once.
+		"wal_autocheckpoint(10000)",
+		"journal_size_limit(67108864)",
 	}
 	b.WriteString("?")
 	b.WriteString(q.Encode())
@@ -116,7 +142,66 @@ func dsnFor(p string) string {
 func (s *Store) Path() string { return s.path }
 
 // Close closes the database. In-flight calls fail.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for q, st := range s.stmts {
+		st.Close()
+		delete(s.stmts, q)
+	}
+	s.stmtMu.Unlock()
+	return s.db.Close()
+}
+
+// stmt returns a prepared statement for query from the cache, preparing it
+// if needed; when the cache is full it returns nil and the caller runs the
+// query unprepared.
+func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	if len(s.stmts) >= maxStmts {
+		return nil, nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// query runs a read-only query, prepared and cached.
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return s.db.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// exec runs one write statement (prepared and cached) in its own implicit
+// transaction while holding the writer token. A single DML statement takes
+// SQLite's write lock when it starts, so it never deadlocks with another
+// connection; it waits up to busy_timeout for it.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.lockWrite(ctx); err != nil {
+		return nil, err
+	}
+	defer s.unlockWrite()
+	if st == nil {
+		return s.db.ExecContext(ctx, query, args...)
+	}
+	return st.ExecContext(ctx, args...)
+}
 
 // lockWrite takes the Store's writer token.
 func (s *Store) lockWrite(ctx context.Context) error {
@@ -146,6 +231,49 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// writeRelaxed is write on a connection switched to opts.loadSynchronous for the
+// transaction: its commit is not fsynced, so a power loss (not a process
+// crash) may undo it, together with any later commit of the same kind, until
+// the next commit of another kind (which syncs the whole WAL, these commits
+// included) or checkpoint. For work that is safely redone, such as Load.
+func (s *Store) writeRelaxed(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := s.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer s.unlockWrite()
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+s.opts.loadSynchronous); err != nil {
+		return discard(conn, err)
+	}
+	err = func() error {
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	}()
+	// Restore the connection before it returns to the pool, even if ctx
+	// is done; one that cannot be restored is closed instead.
+	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = "+s.opts.synchronous); rerr != nil {
+		return discard(conn, errors.Join(err, rerr))
+	}
+	return err
+}
+
+// discard makes database/sql close conn instead of pooling it, and returns err.
+func discard(conn *sql.Conn, err error) error {
+	conn.Raw(func(any) error { return driver.ErrBadConn })
+	return err
 }
 
 //go:embed migrations/*.sql

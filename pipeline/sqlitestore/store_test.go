@@ -14,9 +14,15 @@ import (
 	"github.com/idbatch/idbatch/pipeline/storetest"
 )
 
+// openTemp opens a Store with the production settings on a new file.
 func openTemp(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "idbatch.db"))
+	return openTempWith(t, defaults)
+}
+
+func openTempWith(t testing.TB, opts options) *Store {
+	t.Helper()
+	s, err := open(context.Background(), filepath.Join(t.TempDir(), "idbatch.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,13 +30,19 @@ func openTemp(t testing.TB) *Store {
 	return s
 }
 
+// TestConformance runs the suite with synchronous=NORMAL: what it checks
+// does not depend on when commits reach the disk, and an fsync per
+// transition would make it several times slower under -race.
+// TestConcurrentTwoHandles runs with the production settings.
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) pipeline.Store { return openTemp(t) })
+	relaxed := options{synchronous: "NORMAL", loadSynchronous: "NORMAL"}
+	storetest.Run(t, func(t *testing.T) pipeline.Store { return openTempWith(t, relaxed) })
 }
 
 // Two Stores on one file use separate connections and separate writer
-// tokens: only SQLite's own locking keeps them apart.
+// tokens: only SQLite's own locking keeps them apart. Production settings.
 func TestConcurrentTwoHandles(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "shared.db")
 	var stores []pipeline.Store
 	for range 2 {
@@ -108,6 +120,48 @@ func TestReopenKeepsDataAndMigrationsAreIdempotent(t *testing.T) {
 			t.Errorf("foreign_keys %d, %v", fk, err)
 		}
 		s.Close()
+	}
+}
+
+// Load commits with synchronous=NORMAL and must hand its connection back
+// to the pool with FULL again: the next transition on it is money.
+func TestLoadRestoresSynchronous(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	s.db.SetMaxOpenConns(1) // the connection Load used is the only one
+	sync := func() int {
+		var v int
+		if err := s.db.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if _, err := s.Load(ctx, "job", storetest.Records("job", 0, 10), storetest.T0); err != nil {
+		t.Fatal(err)
+	}
+	if v := sync(); v != 2 {
+		t.Errorf("after Load: synchronous %d, want 2 (FULL)", v)
+	}
+	bad := storetest.Records("job", 10, 2)
+	bad[1].Key = ""
+	if _, err := s.Load(ctx, "job", bad, storetest.T0); err == nil {
+		t.Fatal("bad load: no error")
+	}
+	bad = storetest.Records("job", 20, 2)
+	bad[1].Ref = bad[0].Ref // fails inside the transaction
+	if _, err := s.Load(ctx, "job", bad, storetest.T0); err == nil {
+		t.Fatal("bad load: no error")
+	}
+	if v := sync(); v != 2 {
+		t.Errorf("after a failed Load: synchronous %d, want 2 (FULL)", v)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Load(canceled, "job", storetest.Records("job", 30, 2), storetest.T0); err == nil {
+		t.Error("Load with a canceled context: no error")
+	}
+	if v := sync(); v != 2 {
+		t.Errorf("after a canceled Load: synchronous %d, want 2 (FULL)", v)
 	}
 }
 

@@ -1,5 +1,0 @@
-package results
-
-import "net"
-
-func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
