@@ -78,7 +78,9 @@ func (f *fakeSubmit) Submit(ctx context.Context, rec pipeline.Record, p pipeline
 	return pipeline.SubmitOutcome{State: pipeline.StateSubmitted, Charged: true, Submitted: true}, err
 }
 
-func (f *fakeSubmit) Reconcile(ctx context.Context, rec pipeline.Record) (bool, error) { return true, nil }
+func (f *fakeSubmit) Reconcile(ctx context.Context, rec pipeline.Record) (bool, error) {
+	return true, nil
+}
 
 type fakeExport struct{ rows int }
 
