@@ -83,7 +83,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}
-	set := sample.Generate(sample.Options{N: 40, Seed: 7, Broken: true})
+	set := sample.Generate(sample.Options{N: 48, Seed: 7, Broken: true})
 	for _, o := range set.Objects {
 		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(o.Key), Body: bytes.NewReader(o.Body)}); err != nil {
 			t.Fatal(err)

@@ -86,6 +86,8 @@ func (d *docArt) b(x0, y0, x1, y1 float64) box { return box{x0 * d.s, y0 * d.s, 
 // a rosette) printed over it, inside a rounded rectangle. The guilloche is
 // shared by all documents of one size (mirrored on the back); only the
 // colours differ, as on real documents of one series.
+//
+//go:norace
 func (d *docArt) background(c1, c2, line rgb, radius float64) {
 	img := d.p.img
 	wpx, hpx := img.Rect.Dx(), img.Rect.Dy()
@@ -162,6 +164,8 @@ func guillocheFor(wpx, hpx int, s, w, h float64) []uint8 {
 // drawGuilloche returns the line coverage (0..255) of the pattern: two
 // families of wavy lines y + w(x) = k·period and a rosette whose rings are
 // modulated by cos 9θ and cos 14θ.
+//
+//go:norace
 func drawGuilloche(wpx, hpx int, s, w, h float64) []uint8 {
 	out := make([]uint8, wpx*hpx)
 	const p1, p2, off = 13.0, 18.0, 1300.0 // the offset keeps values positive: int() is floor
@@ -634,6 +638,8 @@ func renderBack(k *kit, c *country, per person, lk look, r *rand.Rand, s float64
 // document a little rotated, a soft shadow, uneven light and grain.
 //
 // The document is shown zoom times its pixel size.
+//
+//go:norace
 func phonePhoto(doc *image.RGBA, zoom float64, r *rand.Rand, w, h int, cover rgb, withCover bool) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	p := newPainter(img)

@@ -18,6 +18,12 @@ import (
 // This file holds a tiny raster toolkit: shapes are signed-distance functions
 // (negative inside, in pixels), which gives anti-aliased edges and cheap
 // unions, intersections and soft shadows, painted straight into *image.RGBA.
+//
+// The pixel kernels are marked //go:norace: they touch only images owned by
+// the one goroutine drawing a record, and tables that are read-only once
+// built (behind sync.Once), so race instrumentation would only make
+// `go test -race` slow; the concurrency around them (Generate's workers, the
+// font and guilloche caches) stays instrumented.
 
 // rgb is a colour with float channels in 0..255.
 type rgb struct{ r, g, b float64 }
@@ -34,11 +40,6 @@ func (c rgb) scale(f float64) rgb { return rgb{c.r * f, c.g * f, c.b * f} }
 
 func (c rgb) rgba() color.RGBA {
 	return color.RGBA{clamp8(c.r), clamp8(c.g), clamp8(c.b), 255}
-}
-
-func (c rgb) gray() rgb {
-	y := 0.299*c.r + 0.587*c.g + 0.114*c.b
-	return rgb{y, y, y}
 }
 
 // hsl builds a colour from hue (degrees), saturation and lightness (0..1).
@@ -185,6 +186,8 @@ func (p *painter) span(b box) (x0, y0, x1, y1 int) {
 }
 
 // blend mixes colour c into the pixel at offset i with opacity a.
+//
+//go:norace
 func blend(pix []uint8, i int, c rgb, a float64) {
 	if a >= 1 {
 		pix[i], pix[i+1], pix[i+2], pix[i+3] = clamp8(c.r), clamp8(c.g), clamp8(c.b), 255
@@ -199,6 +202,8 @@ func blend(pix []uint8, i int, c rgb, a float64) {
 
 // blend8 mixes colour (r, g, b), each 0..255, into the pixel at offset i
 // with opacity a in 0..256.
+//
+//go:norace
 func blend8(pix []uint8, i int, r, g, b, a int32) {
 	px := pix[i : i+4 : i+4]
 	if a >= 256 {
@@ -229,6 +234,8 @@ func (p *painter) paint(sd sdf, bb box, col func(x, y float64) rgb, alpha, soft 
 // enough outside (or inside) the shape is skipped (or painted without further
 // distance evaluations). The margin allows distance estimates that overstate
 // the true distance by up to 2×, which covers the approximations used here.
+//
+//go:norace
 func (p *painter) shape(sd sdf, bb box, col func(x, y float64) rgb, solid rgb, alpha, soft float64) {
 	if soft < 1 {
 		soft = 1
@@ -276,6 +283,8 @@ func (p *painter) shape(sd sdf, bb box, col func(x, y float64) rgb, solid rgb, a
 }
 
 // rect fills an axis-aligned rectangle without anti-aliasing (fast path).
+//
+//go:norace
 func (p *painter) rect(b box, c rgb, alpha float64) {
 	x0, y0, x1, y1 := p.span(box{b.x0, b.y0, b.x1 - 1, b.y1 - 1})
 	pix, stride := p.img.Pix, p.img.Stride
@@ -326,6 +335,8 @@ func (p *painter) stroke(pts [][2]float64, w float64, c rgb, alpha float64) {
 // grade multiplies every pixel by a light fall-off centred on (cx, cy),
 // gain = a - b*((x-cx)/W)² - b*((y-cy)/H)², and adds grain of amplitude amp
 // (a cheap xorshift), in one pass.
+//
+//go:norace
 func grade(img *image.RGBA, cx, cy, a, b float64, amp int, seed uint64) {
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	gx := make([]int32, w)
@@ -435,6 +446,8 @@ func textWidth(f font.Face, s string) float64 { return float64(font.MeasureStrin
 // warpOver composites src (premultiplied) over dst, mapping each destination
 // pixel back to src with the inverse affine transform inv (bilinear sampling).
 // inv is [a b c; d e f]: sx = a*x + b*y + c, sy = d*x + e*y + f.
+//
+//go:norace
 func warpOver(dst *image.RGBA, dr image.Rectangle, src *image.RGBA, inv [6]float64, opacity float64) {
 	dr = dr.Intersect(dst.Rect)
 	sw, sh := src.Rect.Dx(), src.Rect.Dy()
@@ -483,6 +496,8 @@ func warpOver(dst *image.RGBA, dr image.Rectangle, src *image.RGBA, inv [6]float
 
 // over composites src (premultiplied) over dst at offset (ox, oy), optionally
 // desaturated, at the given opacity.
+//
+//go:norace
 func over(dst *image.RGBA, src *image.RGBA, ox, oy int, opacity float64, desaturate bool) {
 	r := src.Rect.Add(image.Pt(ox, oy)).Intersect(dst.Rect)
 	for y := r.Min.Y; y < r.Max.Y; y++ {

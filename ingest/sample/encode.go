@@ -32,6 +32,8 @@ func encodePNG(img image.Image) []byte {
 //	3: stored upside down, the viewer rotates 180°.
 //	6: stored rotated 90° counter-clockwise, the viewer rotates 90° clockwise.
 //	8: stored rotated 90° clockwise, the viewer rotates 90° counter-clockwise.
+//
+//go:norace
 func storeOriented(up *image.RGBA, o int) *image.RGBA {
 	w, h := up.Rect.Dx(), up.Rect.Dy()
 	var out *image.RGBA

@@ -248,6 +248,8 @@ func shadeHair(c rgb, cx, cy, rx, ry float64) func(x, y float64) rgb {
 
 // renderSelfie draws a selfie: a room behind, the person large and a little
 // off centre, lit from a window, with sensor grain.
+//
+//go:norace
 func renderSelfie(r *rand.Rand, l look, w, h int) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	p := newPainter(img)

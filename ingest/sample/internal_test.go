@@ -93,7 +93,7 @@ func TestExifJPEGShowsUpright(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	c := countryByCode("LT")
 	per := newPerson(r, c, IDCard)
-	up := renderFront(k, c, per, newLook(r, per), r, 1, true)
+	up := renderFront(k, c, per, newLook(r, per), r, 0.5, true)
 	for _, big := range []bool{false, true} {
 		body := withExif(encodeJPEG(storeOriented(up, 6), 92), 6, big)
 		if body[2] != 0xFF || body[3] != 0xE1 {
@@ -158,7 +158,7 @@ func TestPlan(t *testing.T) {
 				t.Errorf("n=%d: %d broken records, want %d", n, broken, n/2)
 			}
 		}
-		if n == 60 && phone != 2 || n < 10 && phone != 0 {
+		if n == 60 && phone != 2 || n == 40 && phone != 1 || n < 20 && phone != 0 {
 			t.Errorf("n=%d: %d phone photos", n, phone)
 		}
 	}
@@ -191,6 +191,31 @@ func TestPersonDates(t *testing.T) {
 		}
 		if dt == ResidencePermit && p.nationality == c.alpha3 {
 			t.Fatalf("a residence permit for a national of %s", c.code)
+		}
+	}
+}
+
+func TestPhonePhoto(t *testing.T) {
+	k := newKit()
+	r := rand.New(rand.NewPCG(4, 4))
+	c := countryByCode("DE")
+	per := newPerson(r, c, Passport)
+	img := phonePhoto(renderFront(k, c, per, newLook(r, per), r, 1.5, false), 1.37, r, 3000, 2000, coverColour(c), true)
+	if img.Rect != image.Rect(0, 0, 3000, 2000) {
+		t.Fatalf("phone photo is %v", img.Rect)
+	}
+	// The document lies in the middle: the centre is the light data page,
+	// a corner is the table.
+	at := func(x, y int) int {
+		i := img.PixOffset(x, y)
+		return int(img.Pix[i]) + int(img.Pix[i+1]) + int(img.Pix[i+2])
+	}
+	if at(1500, 1000) < 450 || at(20, 20) > 600 {
+		t.Errorf("centre %d, corner %d: no document on the table", at(1500, 1000), at(20, 20))
+	}
+	for i := 3; i < len(img.Pix); i += 4 * 997 {
+		if img.Pix[i] != 255 {
+			t.Fatal("phone photo has transparent pixels")
 		}
 	}
 }

@@ -15,8 +15,8 @@ const (
 	ResidencePermit = "RESIDENCE_PERMIT"
 )
 
-// HasBack reports whether a document type has a back side that must be sent.
-func HasBack(docType string) bool { return docType != Passport }
+// hasBack reports whether the generator draws a back side for a document type.
+func hasBack(docType string) bool { return docType != Passport }
 
 // nameSet holds the (fictional) people of one nationality: given names by sex
 // and surnames as male/female forms where the language inflects them.

@@ -203,10 +203,10 @@ func plan(n int, opts Options) []job {
 			jobs[i].defect = BrokenKinds[k%len(BrokenKinds)]
 		}
 	}
-	// A few records (2 in 60, none below 10) are phone photos of the
+	// A few records (1 in 30, none in sets under 20) are phone photos of the
 	// document on a table, 3000×2000.
 	left := 0
-	if n >= 10 {
+	if n >= 20 {
 		left = max(1, (n+15)/30)
 	}
 	for _, i := range sr.Perm(n) {
@@ -356,7 +356,7 @@ func (k *kit) record(j job) recordOut {
 	default:
 		smp.Front = out.image(r, prefix+"front", side(true), scanPNG, true)
 	}
-	if HasBack(docType) && j.defect != pipeline.RejectMissingRequiredSide {
+	if hasBack(docType) && j.defect != pipeline.RejectMissingRequiredSide {
 		smp.Back = out.image(r, prefix+"back", side(false), scanPNG, true)
 	}
 	smp.Face = out.image(r, prefix+"face", renderSelfie(r, lk, 720, 960), false, true)
