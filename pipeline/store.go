@@ -17,7 +17,7 @@ var ErrNotFound = errors.New("pipeline: record not found")
 // LoadStats tells what a manifest load did.
 type LoadStats struct {
 	Inserted  int // new records
-	Updated   int // changed rows of records not yet submitted (pending or rejected): input replaced, back to pending
+	Updated   int // changed rows of records not yet submitted (pending or rejected): input replaced, back to pending (or rejected, when the new row is bad)
 	Unchanged int // identical rows
 	Kept      int // changed rows of records already submitted: the stored input is kept
 	KeptKeys  []string
@@ -36,7 +36,9 @@ type ClaimRequest struct {
 
 // Transition moves one record from From to To, applying Patch, if and only if
 // the record is still in From (and, when Version is non-zero, still at that
-// Version). It increments the version, sets updated_at to Now, and clears the
+// Version). Versions start at 1 and every write (claims included) bumps
+// them, so a lease is enforced by passing the Version the claim returned: a
+// worker whose lease was rescued and re-claimed gets ErrConflict. It increments the version, sets updated_at to Now, and clears the
 // lease unless Patch.KeepLease. It is the only way a record changes state.
 type Transition struct {
 	ID      int64
@@ -108,9 +110,9 @@ type Store interface {
 	// ByRef returns the record with that externalRef; ErrNotFound if none.
 	ByRef(ctx context.Context, ref string) (Record, error)
 
-	// List returns up to limit records of job in the given states with
-	// id > afterID, in id order. With exportable set, only end-state records
-	// not yet exported. For paging through a job.
+	// List returns up to q.Limit records of q.Job in q.States (all states
+	// when empty) with id > q.AfterID, in id order, filtered as ListQuery
+	// says. For paging through a job.
 	List(ctx context.Context, q ListQuery) ([]Record, error)
 
 	// MarkExported sets exported_at on the given records (of any end state)

@@ -120,7 +120,7 @@ func s3Client(ctx context.Context, cfg Config) (*s3.Client, error) {
 // batches; it returns the load statistics and the Objects to fetch images with.
 func loadSource(ctx context.Context, cfg Config, st pipeline.Store, s3c *s3.Client, log *slog.Logger) (pipeline.LoadStats, *ingest.Objects, error) {
 	var total pipeline.LoadStats
-	batch := make([]pipeline.Record, 0, 1000)
+	batch := make([]pipeline.Record, 0, 10000) // larger batches load faster (fewer commits)
 	now := time.Now()
 	flush := func() error {
 		if len(batch) == 0 {

@@ -85,8 +85,12 @@
 // input loses its next versioned transition. Its lease, attempts, not_before
 // and token history are kept.
 //
-// Batches of about 1,000 rows load at 10,000–20,000 rows per second on a
-// small VM; most of the cost is the ref index, in which every row lands on a
-// random page that the commit then writes to the WAL. Batches of 10,000 rows
-// load about half again as fast.
+// Loading costs about one random page write per row per index on a random
+// key: the ref index always (refs are hashes), the (job, key) index when
+// client ids are random; each commit writes the pages it dirtied to the WAL.
+// On a 2-vCPU VM, a manifest of 1,000,000 records with sequential client ids
+// loads at about 17,000 rows/s in batches of 1,000 and 24,000 rows/s in
+// batches of 10,000 (one minute, 42 s); reloading it unchanged runs at
+// 100,000 rows/s or more. Callers loading millions of records should pass
+// batches of 10,000.
 package sqlitestore

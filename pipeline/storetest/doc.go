@@ -33,8 +33,10 @@
 //     record has its input, line, state and reasons replaced, exported_at
 //     cleared and its version incremented, so that a worker holding it loses
 //     its next versioned transition (ErrConflict).
-//   - Claim needs Job, Owner, States and a positive Lease; a lease expires at
-//     LeaseUntil (a claim at exactly that instant may take the record).
+//   - Claim is called with Job, Owner, States and a positive Lease; a lease
+//     expires at LeaseUntil (a claim at exactly that instant may take the
+//     record). Claiming increments the version, so a worker whose lease
+//     expired and was taken over loses its next versioned transition.
 //   - Transition of a missing id wraps ErrNotFound, of a record in another
 //     state or version wraps ErrConflict; either way nothing changes. Setting
 //     a scanRef that another record holds is an error and changes nothing.
