@@ -21,6 +21,10 @@ type LoadStats struct {
 	Unchanged int // identical rows
 	Kept      int // changed rows of records already submitted: the stored input is kept
 	KeptKeys  []string
+
+	// Filled by the caller that reads the manifest, not by the Store:
+	Rows       int            `json:"rows"`               // manifest rows read
+	RejectedBy map[string]int `json:"rejected_by_reason"` // bad rows in the manifest, by reason
 }
 
 // ClaimRequest asks for up to Limit records of Job in one of States whose

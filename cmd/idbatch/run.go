@@ -225,15 +225,18 @@ func printSummary(w io.Writer, s pipeline.Summary, summaryPath string, maxRatio 
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "\nidbatch: job %s, run %s — %s in %s\n", s.Job, s.RunID, verdict(s), (time.Duration(s.Seconds * float64(time.Second))).Round(time.Millisecond))
 	if s.Load != nil {
-		fmt.Fprintf(&b, "  manifest      %d new, %d updated, %d unchanged", s.Load.Inserted, s.Load.Updated, s.Load.Unchanged)
+		fmt.Fprintf(&b, "  manifest      %d rows: %d new, %d updated, %d unchanged", s.Load.Rows, s.Load.Inserted, s.Load.Updated, s.Load.Unchanged)
 		if s.Load.Kept > 0 {
 			fmt.Fprintf(&b, ", %d changed rows of submitted records kept as they were", s.Load.Kept)
 		}
 		b.WriteString("\n")
+		if len(s.Load.RejectedBy) > 0 {
+			fmt.Fprintf(&b, "  bad rows      %s (rejected without fetching anything)\n", countsLine(s.Load.RejectedBy))
+		}
 	}
 	fmt.Fprintf(&b, "  this run      %d tokens created, %d submitted, %d rejected, %d failed, %d retried later\n", s.TokensCreated, s.Submitted, s.Rejected, s.Failed, s.Retried)
 	if len(s.RejectedBy) > 0 {
-		fmt.Fprintf(&b, "  rejected by   %s\n", countsLine(s.RejectedBy))
+		fmt.Fprintf(&b, "  rejected by   %s (images; no API call made)\n", countsLine(s.RejectedBy))
 	}
 	if len(s.FailedBy) > 0 {
 		fmt.Fprintf(&b, "  failed by     %s\n", countsLine(s.FailedBy))

@@ -140,7 +140,12 @@ func loadSource(ctx context.Context, cfg Config, st pipeline.Store, s3c *s3.Clie
 		batch = batch[:0]
 		return nil
 	}
+	total.RejectedBy = map[string]int{}
 	add := func(r pipeline.Record) error {
+		total.Rows++
+		if r.State == pipeline.StateRejected {
+			total.RejectedBy[r.RejectReason]++
+		}
 		batch = append(batch, r)
 		if len(batch) == cap(batch) {
 			return flush()
