@@ -211,6 +211,7 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 	}
 	rep.Files = []string{e.Dest.Location(rel)}
 	rep.Rows = len(ids)
+	pipeline.CrashPoint(pipeline.CrashExportCommitted)
 
 	// The file is durable: from here on a failure must not hide it. Marking
 	// uses a context that survives a first cancellation briefly, so that a

@@ -218,6 +218,7 @@ func (r *Runner) Run(ctx context.Context, soft <-chan struct{}) (Summary, error)
 	if err == nil && ctx.Err() == nil {
 		phase.Store("exporting")
 		if r.Exporter != nil {
+			CrashPoint(CrashBeforeExport)
 			var rep ExportReport
 			rep, err = r.Exporter.Export(context.WithoutCancel(ctx))
 			sum.Export = rep

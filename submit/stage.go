@@ -166,11 +166,13 @@ func (s *Stage) token(ctx context.Context, rec *pipeline.Record, p pipeline.Prep
 	if s.opt.SendPersonal {
 		req.FirstName, req.LastName, req.DateOfBirth = rec.Input.FirstName, rec.Input.LastName, rec.Input.DateOfBirth
 	}
+	pipeline.CrashPoint(pipeline.CrashBeforeToken)
 	resp, err := s.api.CreateToken(ctx, req)
 	if err != nil {
 		return true, s.tokenFailed(ctx, rec, err, out)
 	}
 	out.Charged = true
+	pipeline.CrashPoint(pipeline.CrashAfterToken)
 	exp := s.now().Add(time.Duration(resp.ExpiryTime) * time.Second)
 	if resp.ExpiryTime == 0 {
 		exp = s.now().Add(time.Duration(s.opt.ExpiryTime) * time.Second)
@@ -183,6 +185,7 @@ func (s *Stage) token(ctx context.Context, rec *pipeline.Record, p pipeline.Prep
 		return true, fmt.Errorf("store token of record %d: %w", rec.ID, err)
 	}
 	rec.ScanRef, rec.AuthToken, rec.TokenExpiresAt = resp.ScanRef, resp.AuthToken, exp
+	pipeline.CrashPoint(pipeline.CrashAfterTokenStored)
 	return false, nil
 }
 
@@ -244,6 +247,7 @@ func (s *Stage) process(ctx context.Context, rec *pipeline.Record, p pipeline.Pr
 	req := idenfy.ProcessRequest{AuthToken: rec.AuthToken, Country: rec.Input.Country, DocumentType: rec.Input.DocumentType, Images: images}
 	err := s.api.Process(ctx, req)
 	if err == nil {
+		pipeline.CrashPoint(pipeline.CrashAfterProcess)
 		out.Submitted = true
 		return s.submitted(ctx, rec, p.Hashes)
 	}

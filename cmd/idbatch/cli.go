@@ -68,6 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = runExport(ctx, rest, stdout, stderr)
 	case "sandbox":
 		code, err = runSandbox(ctx, rest, stdout, stderr)
+	case "serve":
+		code, err = runServe(ctx, rest, stdout, stderr)
+	case "delete":
+		code, err = runDelete(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "idbatch", version)
 		return exitOK

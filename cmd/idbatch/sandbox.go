@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/idbatch/idbatch/submit/idenfy/idenfytest"
+)
+
+// runSandbox runs the iDenfy sandbox standalone until interrupted.
+func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := newFlagSet("sandbox", stderr, nil)
+	addr := fs.String("addr", "127.0.0.1:8099", "address to listen on")
+	key := fs.String("api-key", "sandbox-key", "API key the sandbox accepts")
+	secret := fs.String("api-secret", "sandbox-secret", "API secret the sandbox accepts")
+	signing := fs.String("signing-key", "sandbox-signing-key", "webhook signing key")
+	webhook := fs.String("webhook-url", "", "where to deliver webhooks (empty: none; polling only)")
+	manual := fs.Bool("manual-review", true, "send an automatic (final:false) then a manual (final:true) callback")
+	autoDelay := fs.Duration("auto-delay", 2*time.Second, "delay of the automatic callback after /process")
+	manualDelay := fs.Duration("manual-delay", 10*time.Second, "delay of the manual callback after /process")
+	if err := parseFlags(fs, args); err != nil {
+		return exitUsage, err
+	}
+	srv := idenfytest.New(idenfytest.Options{APIKey: *key, APISecret: *secret, SigningKey: *signing, WebhookURL: *webhook,
+		ManualReview: *manual, AutoDelay: *autoDelay, ManualDelay: *manualDelay, Logger: newLogger(LogConfig{Level: "info", Format: "auto"}, stderr, false)})
+	base, err := srv.Start(*addr)
+	if err != nil {
+		return exitFatal, err
+	}
+	fmt.Fprintf(stdout, "iDenfy sandbox listening on %s (api key %q); Ctrl-C to stop\n", base, *key)
+	<-ctx.Done()
+	_ = srv.Close()
+	c := srv.Charges()
+	fmt.Fprintf(stdout, "sandbox stopped: %d tokens created, %d processes accepted\n", c.TokensCreated, c.ProcessesAccepted)
+	return exitOK, nil
+}
