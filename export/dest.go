@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // Destination is where exported files go: a local directory or an S3 prefix.
@@ -30,6 +33,18 @@ type Destination interface {
 	// Location is where relPath is (or would be) once committed: a local path
 	// or an s3:// URI.
 	Location(relPath string) string
+
+	// Stat returns a committed file's size, or an error wrapping
+	// ErrNotExist. A file being written is not there until its commit.
+	Stat(ctx context.Context, relPath string) (FileInfo, error)
+	// ReadFile returns a committed file's content (for small files:
+	// sidecars, journals, files to compact); ErrNotExist if missing.
+	ReadFile(ctx context.Context, relPath string) ([]byte, error)
+	// Delete removes files; a missing one is not an error (idempotent).
+	Delete(ctx context.Context, relPaths ...string) error
+	// List returns the committed files under the directory prefix (no
+	// trailing slash), recursively, sorted by path; none if it is missing.
+	List(ctx context.Context, prefix string) ([]FileInfo, error)
 }
 
 // File is a file being written. Exactly one of Commit or Abort should be
@@ -116,7 +131,9 @@ func (d *localDest) Create(ctx context.Context, relPath string) (File, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	f, err := os.CreateTemp(dir, filepath.Base(final)+".tmp-*")
+	// Hidden (leading dot) and not ending in .parquet, so that no reader
+	// (DuckDB's *.parquet glob, Spark, Hive) picks up a file a crash left.
+	f, err := os.CreateTemp(dir, "."+filepath.Base(final)+".tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
@@ -322,4 +339,190 @@ func (f *s3File) Abort() error {
 		<-f.done
 	}
 	return nil
+}
+
+// FileInfo is a committed file at a destination.
+type FileInfo struct {
+	Rel  string // "/"-separated path relative to the root
+	Size int64
+}
+
+// ErrNotExist is what Stat and ReadFile return for a missing file.
+var ErrNotExist = errors.New("export: file does not exist")
+
+// statFile etc. are implemented by both destinations; see Destination.
+
+func (d *localDest) Stat(ctx context.Context, relPath string) (FileInfo, error) {
+	if err := checkRel(relPath); err != nil {
+		return FileInfo{}, err
+	}
+	fi, err := os.Stat(d.Location(relPath))
+	if errors.Is(err, os.ErrNotExist) {
+		return FileInfo{}, fmt.Errorf("%w: %s", ErrNotExist, relPath)
+	}
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("export: %w", err)
+	}
+	return FileInfo{Rel: relPath, Size: fi.Size()}, nil
+}
+
+func (d *localDest) ReadFile(ctx context.Context, relPath string) ([]byte, error) {
+	if err := checkRel(relPath); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(d.Location(relPath))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotExist, relPath)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return b, nil
+}
+
+func (d *localDest) Delete(ctx context.Context, relPaths ...string) error {
+	for _, rel := range relPaths {
+		if err := checkRel(rel); err != nil {
+			return err
+		}
+		if err := os.Remove(d.Location(rel)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("export: %w", err)
+		}
+	}
+	return nil
+}
+
+// List walks prefix; temporary files of uncommitted writes (*.tmp-*) are
+// not listed.
+func (d *localDest) List(ctx context.Context, prefix string) ([]FileInfo, error) {
+	if err := checkRel(prefix); err != nil {
+		return nil, err
+	}
+	root := d.Location(prefix)
+	var out []FileInfo
+	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if e.IsDir() || strings.Contains(e.Name(), ".tmp-") {
+			return nil
+		}
+		fi, err := e.Info()
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		rel, err := filepath.Rel(d.root, p)
+		if err != nil {
+			return err
+		}
+		out = append(out, FileInfo{Rel: filepath.ToSlash(rel), Size: fi.Size()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("export: list %s: %w", prefix, err)
+	}
+	slices.SortFunc(out, func(a, b FileInfo) int { return strings.Compare(a.Rel, b.Rel) })
+	return out, nil
+}
+
+func (d *s3Dest) key(relPath string) string { return d.prefix + path.Clean(relPath) }
+
+func (d *s3Dest) Stat(ctx context.Context, relPath string) (FileInfo, error) {
+	if err := checkRel(relPath); err != nil {
+		return FileInfo{}, err
+	}
+	out, err := d.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(d.bucket), Key: aws.String(d.key(relPath))})
+	if err != nil {
+		if isS3NotFound(err) {
+			return FileInfo{}, fmt.Errorf("%w: %s", ErrNotExist, relPath)
+		}
+		return FileInfo{}, fmt.Errorf("export: stat %s: %w", d.Location(relPath), err)
+	}
+	return FileInfo{Rel: relPath, Size: aws.ToInt64(out.ContentLength)}, nil
+}
+
+func (d *s3Dest) ReadFile(ctx context.Context, relPath string) ([]byte, error) {
+	if err := checkRel(relPath); err != nil {
+		return nil, err
+	}
+	out, err := d.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(d.bucket), Key: aws.String(d.key(relPath))})
+	if err != nil {
+		if isS3NotFound(err) {
+			return nil, fmt.Errorf("%w: %s", ErrNotExist, relPath)
+		}
+		return nil, fmt.Errorf("export: read %s: %w", d.Location(relPath), err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, fmt.Errorf("export: read %s: %w", d.Location(relPath), err)
+	}
+	return b, nil
+}
+
+// Delete removes the objects with DeleteObjects, 1000 keys per request.
+// A missing key is not an error.
+func (d *s3Dest) Delete(ctx context.Context, relPaths ...string) error {
+	for len(relPaths) > 0 {
+		n := min(len(relPaths), 1000)
+		ids := make([]types.ObjectIdentifier, 0, n)
+		for _, rel := range relPaths[:n] {
+			if err := checkRel(rel); err != nil {
+				return err
+			}
+			ids = append(ids, types.ObjectIdentifier{Key: aws.String(d.key(rel))})
+		}
+		out, err := d.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: aws.String(d.bucket),
+			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return fmt.Errorf("export: delete under %s: %w", d.Root(), err)
+		}
+		for _, e := range out.Errors {
+			if aws.ToString(e.Code) == "NoSuchKey" {
+				continue
+			}
+			return fmt.Errorf("export: delete %s: %s %s", d.Root()+strings.TrimPrefix(aws.ToString(e.Key), d.prefix), aws.ToString(e.Code), aws.ToString(e.Message))
+		}
+		relPaths = relPaths[n:]
+	}
+	return nil
+}
+
+func (d *s3Dest) List(ctx context.Context, prefix string) ([]FileInfo, error) {
+	if err := checkRel(prefix); err != nil {
+		return nil, err
+	}
+	p := d.key(prefix) + "/"
+	var out []FileInfo
+	pg := s3.NewListObjectsV2Paginator(d.client, &s3.ListObjectsV2Input{Bucket: aws.String(d.bucket), Prefix: aws.String(p)})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("export: list %s: %w", d.Location(prefix), err)
+		}
+		for _, o := range page.Contents {
+			out = append(out, FileInfo{Rel: strings.TrimPrefix(aws.ToString(o.Key), d.prefix), Size: aws.ToInt64(o.Size)})
+		}
+	}
+	slices.SortFunc(out, func(a, b FileInfo) int { return strings.Compare(a.Rel, b.Rel) })
+	return out, nil
+}
+
+// isS3NotFound reports a missing object (HeadObject answers a bare 404).
+func isS3NotFound(err error) bool {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	if errors.As(err, &nsk) || errors.As(err, &nf) {
+		return true
+	}
+	var re interface{ HTTPStatusCode() int }
+	return errors.As(err, &re) && re.HTTPStatusCode() == 404
 }

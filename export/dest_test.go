@@ -82,8 +82,8 @@ func TestLocalFile(t *testing.T) {
 	}
 	// Before the commit only a temporary file exists, beside the final one.
 	got := files(t, root)
-	if len(got) != 1 || !strings.HasPrefix(got[0], "a/b/c.txt.tmp-") {
-		t.Fatalf("before commit: %v, want one a/b/c.txt.tmp-*", got)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "a/b/.c.txt.tmp-") {
+		t.Fatalf("before commit: %v, want one a/b/.c.txt.tmp-*", got)
 	}
 	if err := f.Commit(); err != nil {
 		t.Fatal(err)
@@ -184,8 +184,9 @@ func TestExportToS3(t *testing.T) {
 	if !slices.Equal(rep.Files, []string{"s3://bucket/" + key}) || rep.Rows != 6 {
 		t.Errorf("report %v %d", rep.Files, rep.Rows)
 	}
-	if got := listKeys(t, c); !slices.Equal(got, []string{key}) {
-		t.Errorf("keys %v, want [%s]", got, key)
+	failures := "exports/idenfy/" + wantFailures
+	if got := listKeys(t, c); !slices.Equal(got, []string{failures, key}) {
+		t.Errorf("keys %v, want [%s %s]", got, failures, key)
 	}
 	b := getObject(t, c, key)
 	if len(b) < 12 || string(b[:4]) != "PAR1" || string(b[len(b)-4:]) != "PAR1" {

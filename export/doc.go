@@ -4,7 +4,8 @@
 //
 // # Output
 //
-// One Exporter.Export call writes at most one file:
+// One Exporter.Export call writes at most one part file (and, beside it,
+// the failures CSV of its rejected and failed records):
 //
 //	<destination>/job=<job>/dt=<YYYY-MM-DD>/part-<run_id>-<worker>.parquet
 //
@@ -19,30 +20,40 @@
 // testdata/schema.golden holds the schema; `go test ./export -update`
 // refreshes it, and a change to it is a change to a user-facing contract.
 //
-// # Atomicity and the one duplicate window
+// # Exactly once
 //
-// A file is written under a temporary name (local: <name>.tmp-<random> in the
-// same directory, fsynced and renamed; S3: a streamed multipart upload,
-// completed on commit and aborted otherwise), so a reader never sees a partial
-// file. Records are marked exported only after their file is committed; any
-// failure before that leaves no file and marks nothing, and the next export
-// writes the same records again.
+// A file is written under a temporary name (local: .<name>.tmp-<random> in
+// the same directory, hidden and not *.parquet, fsynced and renamed; S3: a
+// streamed multipart upload, completed on commit and aborted otherwise), so
+// a reader never sees a partial file. Around the commit, without any Store
+// field beyond exported_at:
 //
-// A crash (or a Store failure) after the commit and before every record is
-// marked leaves a committed file whose records the next export writes again,
-// into its own part file: export is at-least-once. A reader that needs one
-// row per record keeps, per (job, client_id, scan_ref), the row with the
-// latest exported_at.
+//  1. a pending sidecar job=J/_pending/worker=W/dt=D/<part>.json is
+//     committed, naming the part file, its failures CSV, the exported_at
+//     written in it and the Store ids of its records;
+//  2. the failures CSV is committed (job=J/_failures/dt=D/failures-….csv);
+//  3. the part file is committed;
+//  4. the records are marked exported (pipeline.CrashExportCommitted is the
+//     crash point between 3 and 4);
+//  5. the sidecar is deleted.
 //
-// Closing that window needs one more Store operation, not a different file
-// name: before creating the file, record in the Store which file each
-// record is going to (an export_file column set on the ids, in one
-// statement); then write and commit; then MarkExported. The next export
-// first looks for records with an export_file and no exported_at: if that
-// file exists at the destination, it only marks them; if it does not, it
-// rewrites exactly those records under exactly that name. Since the set of
-// records is fixed before the file exists, the name identifies the set and a
-// record can never be in two files.
+// Every Export starts by settling its worker's sidecars: if the part file
+// exists, its records are marked exported (at the exported_at of the file)
+// and nothing is written again; if not, the failures CSV is removed and the
+// records, still unexported, are exported normally. A crash anywhere thus
+// leaves each record in exactly one committed file. A part file name already
+// taken gets a -2, -3… suffix, so no commit replaces an earlier file.
+//
+// Each worker settles only its own sidecars, because another worker's may
+// belong to a commit in flight. (Two workers must not export the same job
+// at the same time anyway: export does not lease records.)
+//
+// # Compaction
+//
+// Exporter.Compact merges the small part files of past partitions; see its
+// documentation and docs/analysts.md for what readers see on a local
+// directory (an atomic directory exchange) and on S3 (no multi-object
+// atomicity: never a missing row, doubles only between two requests).
 //
 // # Destinations
 //
@@ -57,5 +68,6 @@
 // The tests read every file they write with DuckDB through package
 // exporttest (Node.js and @duckdb/node-api, installed with
 // `npm ci --prefix .ci/duckdb`); they are skipped without it, and fail
-// without it when $CI is set.
+// without it when $CI is set. BenchmarkExportVsDuckDB compares the writer
+// with DuckDB's COPY ... (FORMAT PARQUET, COMPRESSION ZSTD).
 package export

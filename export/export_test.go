@@ -7,10 +7,13 @@ import (
 	"flag"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,8 +149,8 @@ func TestExportEveryOutcome(t *testing.T) {
 	if !slices.Equal(rep.Files, []string{wantFile}) {
 		t.Errorf("Files = %v, want [%s]", rep.Files, wantFile)
 	}
-	if got := files(t, root); !slices.Equal(got, []string{wantPart}) {
-		t.Errorf("files under the destination = %v, want only %s", got, wantPart)
+	if got := files(t, root); !slices.Equal(got, []string{wantFailures, wantPart}) {
+		t.Errorf("files under the destination = %v, want only %s and %s", got, wantFailures, wantPart)
 	}
 	if got := rowGroups(t, wantFile); !slices.Equal(got, []int64{6}) {
 		t.Errorf("row groups %v, want [6]", got)
@@ -168,7 +171,7 @@ func TestExportEveryOutcome(t *testing.T) {
 	if err != nil || rep.Rows != 0 || len(rep.Files) != 0 {
 		t.Fatalf("second export: %+v, %v; want nothing", rep, err)
 	}
-	if got := files(t, root); len(got) != 1 {
+	if got := files(t, root); len(got) != 2 {
 		t.Errorf("second export left files: %v", got)
 	}
 
@@ -479,7 +482,8 @@ type faultyDest struct {
 
 type faultyFile struct {
 	File
-	d *faultyDest
+	d       *faultyDest
+	parquet bool
 }
 
 var errDisk = errors.New("disk full")
@@ -489,7 +493,7 @@ func (d *faultyDest) Create(ctx context.Context, rel string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &faultyFile{File: f, d: d}, nil
+	return &faultyFile{File: f, d: d, parquet: strings.HasSuffix(rel, ".parquet")}, nil
 }
 
 func (f *faultyFile) Write(p []byte) (int, error) {
@@ -500,7 +504,7 @@ func (f *faultyFile) Write(p []byte) (int, error) {
 }
 
 func (f *faultyFile) Commit() error {
-	if f.d.failCommit {
+	if f.d.failCommit && f.parquet {
 		_ = f.File.Abort()
 		return errDisk
 	}
@@ -536,20 +540,32 @@ func TestExportWriteOrCommitErrorLeavesNothing(t *testing.T) {
 			if dest.aborted != tc.wantAborted {
 				t.Errorf("aborted %d times, want %d", dest.aborted, tc.wantAborted)
 			}
-			if got := files(t, root); len(got) != 0 {
-				t.Errorf("files %v, want none (no partial, no temporary)", got)
+			for _, f := range files(t, root) {
+				if strings.HasSuffix(f, ".parquet") || strings.Contains(f, ".tmp-") {
+					t.Errorf("file %s, want no part file (no partial, no temporary)", f)
+				}
 			}
 			if src.markCalls != 0 {
 				t.Errorf("MarkExported called")
 			}
+			// The next export writes every record, once, and leaves one
+			// failures file and no sidecar.
+			dest.failWrite, dest.failCommit = false, false
+			if _, err := newTestExporter(dest).Export(t.Context(), src); err != nil {
+				t.Fatal(err)
+			}
+			if got := files(t, root); !slices.Equal(got, []string{wantFailures, wantPart}) {
+				t.Errorf("files after the next export: %v", got)
+			}
+			assertExactlyOnce(t, root, 6)
 		})
 	}
 }
 
-// A failure to mark after the commit keeps the committed file and reports
-// it; the unmarked records are exported again by the next run (at least
-// once, as documented).
-func TestExportMarkFailureKeepsFile(t *testing.T) {
+// A failure to mark after the commit keeps the committed file and its
+// pending sidecar; the next export marks the rest and writes nothing again:
+// every record is in exactly one file.
+func TestExportMarkFailureExactlyOnce(t *testing.T) {
 	t.Parallel()
 	const n, batch = 130, 30
 	dest, root := localDestination(t)
@@ -572,6 +588,9 @@ func TestExportMarkFailureKeepsFile(t *testing.T) {
 	if got := len(src.exported()); got != batch {
 		t.Fatalf("%d marked, want %d", got, batch)
 	}
+	if got := files(t, root); !slices.Contains(got, wantPending) {
+		t.Fatalf("files %v, want the pending sidecar %s", got, wantPending)
+	}
 
 	src.MarkFunc = nil
 	e := newTestExporter(dest)
@@ -580,15 +599,200 @@ func TestExportMarkFailureKeepsFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep2.Rows != n-batch {
-		t.Errorf("next export wrote %d rows, want the %d unmarked", rep2.Rows, n-batch)
+	if rep2.Rows != 0 || len(rep2.Files) != 0 || rep2.Recovered != n {
+		t.Errorf("next export: %d rows in %v, %d recovered; want 0 rows, no file, %d recovered", rep2.Rows, rep2.Files, rep2.Recovered, n)
 	}
-	rows := exporttest.Query(t, "SELECT count(*) AS n, count(DISTINCT client_id) AS clients, count(DISTINCT run_id) AS runs FROM read_parquet("+
-		exporttest.Quote(root+"/**/*.parquet")+")")
-	want := map[string]any{"n": float64(n + n - batch), "clients": float64(n), "runs": 2.0}
+	if got := len(src.exported()); got != n {
+		t.Errorf("%d marked, want %d", got, n)
+	}
+	assertExactlyOnce(t, root, n)
+	if got := files(t, root); !slices.Equal(got, []string{wantFailures, wantPart}) {
+		t.Errorf("files %v, want the part and its failures only (no sidecar)", got)
+	}
+}
+
+const (
+	wantPending  = "job=legacy-2019/_pending/worker=w0/dt=2025-03-04/part-run-1-w0.parquet.json"
+	wantFailures = "job=legacy-2019/_failures/dt=2025-03-04/failures-run-1-w0.csv"
+)
+
+// assertExactlyOnce checks with DuckDB that the Parquet files under root
+// hold n rows, one per client.
+func assertExactlyOnce(t *testing.T, root string, n int) {
+	t.Helper()
+	rows := exporttest.Query(t, "SELECT count(*) AS n, count(DISTINCT client_id) AS clients FROM read_parquet("+
+		exporttest.Quote(root+"/**/*.parquet")+", hive_partitioning=true)")
+	want := map[string]any{"n": float64(n), "clients": float64(n)}
 	if !reflect.DeepEqual(rows[0], want) {
-		t.Errorf("DuckDB: %v, want %v", rows[0], want)
+		t.Errorf("DuckDB: %v, want %v (each record exactly once)", rows[0], want)
 	}
+}
+
+// The crash of the process right after the commit (pipeline.CrashExportCommitted),
+// simulated in process: the commit happens, then nothing more (no mark, no
+// sidecar removal), as if the process died. A new Exporter in a new run
+// resolves the sidecar: each record exactly once in the output.
+func TestExportCrashAfterCommitExactlyOnce(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		committed bool // the crash hit after the commit (else before it)
+	}{
+		{"after commit", true},
+		{"before commit", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			const n = 250
+			local, root := localDestination(t)
+			dest := &crashDest{Destination: local, crashCommit: !tc.committed}
+			src := newFakeSource(manyRecords(n)...)
+			var crashed atomic.Bool
+			src.MarkFunc = func(int, []int64) error {
+				crashed.Store(true)
+				runtime.Goexit() // the process "dies" at its first Store call after the commit
+				return nil
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, _ = smallBatches(newTestExporter(dest)).Export(context.Background(), src)
+			}()
+			<-done
+			if tc.committed != crashed.Load() {
+				t.Fatalf("crashed in MarkExported: %v, want %v", crashed.Load(), tc.committed)
+			}
+			if len(src.exported()) != 0 {
+				t.Fatal("records marked before the crash")
+			}
+			before := files(t, root)
+			if !slices.Contains(before, wantPending) || slices.Contains(before, wantPart) != tc.committed {
+				t.Fatalf("files after the crash %v", before)
+			}
+
+			src.MarkFunc = nil
+			e := newTestExporter(local)
+			e.RunID = "run-2"
+			rep, err := e.Export(t.Context(), src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.committed && (rep.Recovered != n || rep.Rows != 0) {
+				t.Errorf("after a crash past the commit: recovered %d, wrote %d; want %d, 0", rep.Recovered, rep.Rows, n)
+			}
+			if !tc.committed && (rep.Recovered != 0 || rep.Rows != n) {
+				t.Errorf("after a crash before the commit: recovered %d, wrote %d; want 0, %d", rep.Recovered, rep.Rows, n)
+			}
+			if got := len(src.exported()); got != n {
+				t.Errorf("%d marked, want %d", got, n)
+			}
+			assertExactlyOnce(t, root, n)
+			for _, f := range files(t, root) {
+				switch {
+				case strings.Contains(f, "_pending"):
+					t.Errorf("left behind: %s", f)
+				case strings.Contains(f, ".tmp-") && !strings.HasPrefix(path.Base(f), "."):
+					// A killed write leaves its temporary file; it must be hidden.
+					t.Errorf("temporary file not hidden: %s", f)
+				}
+			}
+			var csvs []string
+			for _, f := range files(t, root) {
+				if strings.HasSuffix(f, ".csv") {
+					csvs = append(csvs, f)
+				}
+			}
+			if len(csvs) != 1 {
+				t.Errorf("failures files %v, want exactly one", csvs)
+			}
+		})
+	}
+}
+
+// crashDest makes a commit of a part file "crash" the process: the part
+// file is never committed and the goroutine ends.
+type crashDest struct {
+	Destination
+	crashCommit bool
+}
+
+type crashFile struct {
+	File
+	crash bool
+}
+
+func (d *crashDest) Create(ctx context.Context, rel string) (File, error) {
+	f, err := d.Destination.Create(ctx, rel)
+	if err != nil {
+		return nil, err
+	}
+	return &crashFile{File: f, crash: d.crashCommit && strings.HasSuffix(rel, ".parquet")}, nil
+}
+
+func (f *crashFile) Commit() error {
+	if f.crash {
+		runtime.Goexit() // the temporary file stays, as after a kill
+	}
+	return f.File.Commit()
+}
+
+func TestExportFailuresCSV(t *testing.T) {
+	t.Parallel()
+	dest, root := localDestination(t)
+	src := newFakeSource(testRecords()...)
+	rep, err := newTestExporter(dest).Export(t.Context(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(root, filepath.FromSlash(wantFailures))
+	if rep.Failures != want {
+		t.Errorf("Failures = %q, want %q", rep.Failures, want)
+	}
+	rows := exporttest.Query(t, "SELECT client_id, state, reject_reason, error_code, front FROM read_csv("+
+		exporttest.Quote(want)+", all_varchar=true) ORDER BY client_id")
+	wantRows := []map[string]any{
+		{"client_id": "c-failed", "state": "failed", "reject_reason": nil, "error_code": "MAX_RETRIES", "front": "s3://legacy/customers/c-failed/front.jpg"},
+		{"client_id": "c-rejected", "state": "rejected", "reject_reason": "too_small", "error_code": nil, "front": "s3://legacy/customers/c-rejected/front.jpg"},
+	}
+	if !reflect.DeepEqual(rows, wantRows) {
+		t.Errorf("failures.csv via DuckDB:\n got %v\nwant %v", rows, wantRows)
+	}
+	// Hive-style readers of the Parquet never see it.
+	n := exporttest.Query(t, "SELECT count(*) AS n FROM read_parquet("+exporttest.Quote(root+"/**/*.parquet")+", hive_partitioning=true)")
+	if n[0]["n"] != 6.0 {
+		t.Errorf("parquet rows %v, want 6", n[0]["n"])
+	}
+	// No failures: no CSV.
+	dest2, root2 := localDestination(t)
+	if rep, err := newTestExporter(dest2).Export(t.Context(), newFakeSource(testRecords()[:3]...)); err != nil || rep.Failures != "" {
+		t.Fatalf("export of 3 approved-like records: %+v %v", rep, err)
+	}
+	for _, f := range files(t, root2) {
+		if strings.HasSuffix(f, ".csv") {
+			t.Errorf("failures file %s without failures", f)
+		}
+	}
+}
+
+// A second Export of the same run never replaces the first file.
+func TestExportSameRunTwice(t *testing.T) {
+	t.Parallel()
+	dest, root := localDestination(t)
+	recs := manyRecords(20)
+	src := newFakeSource(recs[:10]...)
+	e := newTestExporter(dest)
+	if _, err := e.Export(t.Context(), src); err != nil {
+		t.Fatal(err)
+	}
+	src.recs = append(src.recs, recs[10:]...)
+	rep, err := e.Export(t.Context(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(root, "job=legacy-2019", "dt=2025-03-04", "part-run-1-w0-2.parquet"); !slices.Equal(rep.Files, []string{want}) {
+		t.Errorf("second file %v, want %s", rep.Files, want)
+	}
+	assertExactlyOnce(t, root, 20)
 }
 
 func TestExporterConfigErrors(t *testing.T) {
@@ -667,14 +871,18 @@ func TestRowFromRecord(t *testing.T) {
 
 func TestWriteFailuresCSV(t *testing.T) {
 	recs := testRecords()
+	rej := recs[3]
+	rej.Input.FirstName, rej.Input.DateOfBirth = "Ona", "1990-05-17"
+	rej.Input.Extra = map[string]string{"segment": "retail"}
 	var buf bytes.Buffer
-	if err := WriteFailuresCSV(&buf, []pipeline.Record{recs[3], recs[4]}); err != nil {
+	if err := WriteFailuresCSV(&buf, []pipeline.Record{rej, recs[4]}); err != nil {
 		t.Fatal(err)
 	}
-	want := "client_id,line,state,reject_reason,error_code,error_message,source_front,source_back,source_face\n" +
-		"c-rejected,5,rejected,too_small,,,s3://legacy/customers/c-rejected/front.jpg,,\n" +
-		`c-failed,6,failed,,MAX_RETRIES,"process: 503 Service Unavailable, retries exhausted",` +
-		"s3://legacy/customers/c-failed/front.jpg,s3://legacy/customers/c-failed/back.jpg,s3://legacy/customers/c-failed/face.jpg\n"
+	want := "client_id,first_name,last_name,date_of_birth,country,document_type,front,back,face,utility_bill,segment," +
+		"line,state,reject_reason,error_code,error_message,scan_ref\n" +
+		"c-rejected,Ona,Last,1990-05-17,LT,ID_CARD,s3://legacy/customers/c-rejected/front.jpg,,,,retail,5,rejected,too_small,,,\n" +
+		"c-failed,First,Last,,LT,ID_CARD,s3://legacy/customers/c-failed/front.jpg,s3://legacy/customers/c-failed/back.jpg," +
+		`s3://legacy/customers/c-failed/face.jpg,,,6,failed,,MAX_RETRIES,"process: 503 Service Unavailable, retries exhausted",scan-failed` + "\n"
 	if buf.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", buf.String(), want)
 	}

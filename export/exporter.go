@@ -66,34 +66,40 @@ type Report struct {
 	Files     []string       // committed files, as Destination.Location gives them
 	Rows      int            // rows written (and, without error, marked exported)
 	ByOutcome map[string]int // rows per outcome
+	// Failures is the location of the failures CSV written beside the
+	// file (every rejected and failed record in it), "" if none.
+	Failures string
+	// Recovered counts records that an earlier, interrupted export had
+	// already committed to a file: they were only marked exported now.
+	Recovered int
 }
 
 // ErrMarkExported wraps a failure to mark records exported after their file
-// was committed: the file is there and stays; its rows are exported again by
-// the next export (see Export).
+// was committed: the file is there and stays, and so does its pending
+// sidecar, so the next export only marks them (see Export).
 var ErrMarkExported = errors.New("export: file committed but records not marked exported")
 
-// Export writes every record of e.Job that is in an end state (final,
-// rejected, failed) and not yet exported into one file,
+// Export first settles what an earlier export of this job and worker left
+// half done (see the package documentation, "Exactly once"), then writes
+// every record of e.Job that is in an end state (final, rejected, failed)
+// and not yet exported into one file,
 //
 //	job=<job>/dt=<YYYY-MM-DD>/part-<run_id>-<worker>.parquet
 //
-// under e.Dest, commits it, and only then marks those records exported. With
-// nothing to export it creates no file and returns an empty Report.
+// (with a -2, -3... suffix when that name is taken), and the rejected and
+// failed ones also into
+//
+//	job=<job>/_failures/dt=<YYYY-MM-DD>/failures-<run_id>-<worker>.csv
+//
+// commits them, and only then marks the records exported. With nothing to
+// export it creates no file and returns an empty Report.
 //
 // Failure before the commit (listing, writing, uploading, ctx cancelled)
-// aborts the file, so nothing appears, and marks nothing: the next export
-// writes the same records. Failure after the commit, while marking, returns
-// the Report (the file is listed in it) and an error wrapping
-// ErrMarkExported; the records not marked are exported again by the next
-// export, into another part file.
-//
-// That is the one window where a record can appear in two files: a crash (or
-// a MarkExported failure) between the commit and the end of marking. Export
-// is therefore at-least-once; readers that need exactly one row per record
-// keep the row with the latest exported_at per (job, client_id, scan_ref).
-// Closing the window needs the Store to remember which file a record was
-// written to before that file is committed (see the package documentation).
+// leaves nothing visible and marks nothing: the next export writes the same
+// records. Failure after the commit, while marking, returns the Report and
+// an error wrapping ErrMarkExported; the next export marks the rest without
+// writing them again. Each record is therefore in exactly one committed
+// file, whatever the crash.
 func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 	rep := Report{ByOutcome: map[string]int{}}
 	if err := e.check(); err != nil {
@@ -103,22 +109,26 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	if rep.Recovered, err = e.resolvePending(ctx, st); err != nil {
+		return rep, err
+	}
 	now := time.Now
 	if e.Now != nil {
 		now = e.Now
 	}
 	at := now().UTC().Truncate(time.Microsecond)
-	rel := e.partPath(at)
 	pageSize := cmpOr(e.pageSize, listPageSize)
 	markSize := cmpOr(e.markSize, markBatch)
 	groupBytes := cmp.Or(e.groupBytes, maxRowGroupBytes)
 
 	var (
-		file File
-		w    *parquet.GenericWriter[Row]
-		ids  []int64
-		rows = make([]Row, 0, writeBatch)
-		out  *countingWriter
+		rel      string
+		file     File
+		w        *parquet.GenericWriter[Row]
+		ids      []int64
+		failures []pipeline.Record
+		rows     = make([]Row, 0, writeBatch)
+		out      *countingWriter
 	)
 	// abort discards the file, if any; the error returned is err.
 	abort := func(err error) (Report, error) {
@@ -127,7 +137,7 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 				err = errors.Join(err, aerr)
 			}
 		}
-		return Report{ByOutcome: map[string]int{}}, err
+		return Report{ByOutcome: map[string]int{}, Recovered: rep.Recovered}, err
 	}
 	flush := func() error {
 		if len(rows) == 0 {
@@ -168,6 +178,9 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 				continue // not ours to export; a Store honouring the query never returns it
 			}
 			if file == nil {
+				if rel, err = e.freePartPath(ctx, at); err != nil {
+					return abort(err)
+				}
 				if file, err = e.Dest.Create(ctx, rel); err != nil {
 					return abort(fmt.Errorf("export: create %s: %w", rel, err))
 				}
@@ -178,6 +191,9 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 			rows = append(rows, row)
 			ids = append(ids, rec.ID)
 			rep.ByOutcome[row.Outcome]++
+			if rec.State == pipeline.StateRejected || rec.State == pipeline.StateFailed {
+				failures = append(failures, rec)
+			}
 			if len(rows) == cap(rows) {
 				if err := flush(); err != nil {
 					return abort(err)
@@ -206,27 +222,61 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 	if err := w.Close(); err != nil {
 		return abort(fmt.Errorf("export: write %s: %w", rel, err))
 	}
+
+	// The pending sidecar names the file, its failures CSV and its records;
+	// it is durable before either becomes visible.
+	pend := pending{File: rel, ExportedAt: at, IDs: ids}
+	if len(failures) > 0 {
+		pend.Failures = e.failuresPath(rel, at)
+	}
+	side := e.pendingPath(rel)
+	if err := e.putPending(ctx, side, pend); err != nil {
+		return abort(err)
+	}
+	if pend.Failures != "" {
+		if err := e.putFailures(ctx, pend.Failures, failures); err != nil {
+			r, err := abort(err)
+			_ = e.Dest.Delete(context.WithoutCancel(ctx), side) // best effort: resolution deletes it anyway
+			return r, err
+		}
+	}
 	if err := file.Commit(); err != nil {
-		return Report{ByOutcome: map[string]int{}}, fmt.Errorf("export: commit %s: %w", rel, err)
+		// The sidecar stays: a commit that failed on our side may still
+		// have completed (a lost answer); the next export checks.
+		return Report{ByOutcome: map[string]int{}, Recovered: rep.Recovered}, fmt.Errorf("export: commit %s: %w", rel, err)
 	}
 	rep.Files = []string{e.Dest.Location(rel)}
+	if pend.Failures != "" {
+		rep.Failures = e.Dest.Location(pend.Failures)
+	}
 	rep.Rows = len(ids)
 	pipeline.CrashPoint(pipeline.CrashExportCommitted)
 
 	// The file is durable: from here on a failure must not hide it. Marking
 	// uses a context that survives a first cancellation briefly, so that a
-	// soft stop after the commit does not re-export the whole file.
+	// soft stop after the commit does not leave the work to the next export.
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
 	defer cancel()
-	for len(ids) > 0 {
-		n := min(len(ids), markSize)
-		if err := st.MarkExported(mctx, ids[:n], at); err != nil {
-			return rep, fmt.Errorf("%w: %d of %d records of %s not marked: %w",
-				ErrMarkExported, len(ids), rep.Rows, rep.Files[0], err)
-		}
-		ids = ids[n:]
+	if err := markAll(mctx, st, ids, at, markSize); err != nil {
+		return rep, fmt.Errorf("%w: records of %s (the next export marks them): %w", ErrMarkExported, rep.Files[0], err)
+	}
+	if err := e.Dest.Delete(mctx, side); err != nil {
+		// Harmless: the next export finds the file and marks nothing new.
+		return rep, fmt.Errorf("export: records marked, but the pending sidecar %s was not removed: %w", side, err)
 	}
 	return rep, nil
+}
+
+// markAll marks ids exported at at, n per call.
+func markAll(ctx context.Context, st Source, ids []int64, at time.Time, n int) error {
+	for len(ids) > 0 {
+		k := min(len(ids), n)
+		if err := st.MarkExported(ctx, ids[:k], at); err != nil {
+			return fmt.Errorf("%d records not marked: %w", len(ids), err)
+		}
+		ids = ids[k:]
+	}
+	return nil
 }
 
 // markTimeout bounds the marking after a commit, which runs even if the

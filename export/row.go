@@ -90,10 +90,10 @@ type Row struct {
 	// Extra is the unknown manifest columns as a JSON object.
 	Extra string `parquet:"extra,optional,plain"`
 
-	// DeletedAt is when the verification was deleted at iDenfy. Rows are
-	// exported before deletion, so it is null today; it is in the schema so
-	// that a later re-export or a deletion log can fill it without a schema
-	// change.
+	// DeletedAt is when the verification was deleted at iDenfy. `idbatch
+	// delete` only deletes exported records, so it is null in the row
+	// exported first; deletions reach the export through the deletions log
+	// (_deletions/job=<job>/deletions.csv, see docs/analysts.md).
 	DeletedAt *int64 `parquet:"deleted_at,timestamp(microsecond:utc)"`
 }
 

@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/draw"
 	_ "image/gif" // decoders
 	"image/jpeg"
 	"image/png"
 	"math"
 
-	"github.com/disintegration/imaging"
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
 	_ "golang.org/x/image/webp"
@@ -63,10 +61,6 @@ func (o NormalizeOptions) WithDefaults() NormalizeOptions {
 // fallbackQualities are tried, below JPEGQuality, when an image is over
 // MaxImageBytes; then the image is scaled down by downscaleStep at the
 // lowest of them until it fits or its shorter side would drop below MinSide.
-// resampleFilter is used for every downscale: CatmullRom (bicubic) keeps
-// document text as sharp as Lanczos at about 60 % of its CPU time.
-var resampleFilter = imaging.CatmullRom
-
 var fallbackQualities = []int{85, 75, 65, 55}
 
 const downscaleStep = 0.8
@@ -115,23 +109,51 @@ func Normalize(data []byte, opt NormalizeOptions) ([]byte, error) {
 			fmt.Sprintf("%s of %dx%d pixels, shorter side below %d", format, w, h, opt.MinSide))
 	}
 
-	img, err := imaging.Decode(bytes.NewReader(data), imaging.AutoOrientation(true))
+	orientation := 1
+	if format == "jpeg" {
+		orientation = exifOrientation(data)
+	}
+	// A JPEG that is already within every limit and upright goes through
+	// as it is, without its metadata: no generation loss, no encoding.
+	if format == "jpeg" && orientation == 1 && max(w, h) <= opt.MaxSide && len(data) <= opt.MaxImageBytes &&
+		cfg.ColorModel != color.CMYKModel {
+		if _, err := jpeg.Decode(bytes.NewReader(data)); err != nil {
+			return nil, decodeReject(format, "image data", err)
+		}
+		if out, err := stripJPEGMetadata(data); err == nil && len(out) <= opt.MaxImageBytes {
+			return out, nil
+		}
+		// A marker structure the stripper does not follow: re-encode.
+	}
+
+	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, decodeReject(format, "image data", err)
 	}
-	if b := img.Bounds(); max(b.Dx(), b.Dy()) > opt.MaxSide {
-		img = imaging.Fit(img, opt.MaxSide, opt.MaxSide, resampleFilter)
-	}
-	img = flatten(img)
-	return encodeWithin(img, opt)
+	// Resize in the stored orientation, then turn the (smaller) result.
+	tw, th := fitWithin(w, h, opt.MaxSide)
+	p := toPlanes(img).resize(tw, th, resampleKernel).orient(orientation)
+	return encodeWithin(p, opt)
 }
 
-// encodeWithin encodes img as JPEG within opt.MaxImageBytes.
-func encodeWithin(img image.Image, opt NormalizeOptions) ([]byte, error) {
+// fitWithin returns the size of a w×h image whose longer side is at most
+// maxSide, keeping the aspect ratio.
+func fitWithin(w, h, maxSide int) (int, int) {
+	if max(w, h) <= maxSide {
+		return w, h
+	}
+	if w >= h {
+		return maxSide, max(1, int(math.Round(float64(h)*float64(maxSide)/float64(w))))
+	}
+	return max(1, int(math.Round(float64(w)*float64(maxSide)/float64(h)))), maxSide
+}
+
+// encodeWithin encodes p as JPEG within opt.MaxImageBytes.
+func encodeWithin(p planes, opt NormalizeOptions) ([]byte, error) {
 	var buf bytes.Buffer
-	encode := func(m image.Image, q int) ([]byte, error) {
+	encode := func(p planes, q int) ([]byte, error) {
 		buf.Reset()
-		if err := jpeg.Encode(&buf, m, &jpeg.Options{Quality: q}); err != nil {
+		if err := jpeg.Encode(&buf, p.image(), &jpeg.Options{Quality: q}); err != nil {
 			return nil, fmt.Errorf("ingest: encode jpeg: %w", err)
 		}
 		if buf.Len() > opt.MaxImageBytes {
@@ -140,7 +162,7 @@ func encodeWithin(img image.Image, opt NormalizeOptions) ([]byte, error) {
 		return bytes.Clone(buf.Bytes()), nil
 	}
 	q := opt.JPEGQuality
-	out, err := encode(img, q)
+	out, err := encode(p, q)
 	if out != nil || err != nil {
 		return out, err
 	}
@@ -149,69 +171,22 @@ func encodeWithin(img image.Image, opt NormalizeOptions) ([]byte, error) {
 			continue
 		}
 		q = fq
-		if out, err := encode(img, q); out != nil || err != nil {
+		if out, err := encode(p, q); out != nil || err != nil {
 			return out, err
 		}
 	}
-	b := img.Bounds()
 	for scale := downscaleStep; ; scale *= downscaleStep {
-		w := int(math.Round(float64(b.Dx()) * scale))
-		h := int(math.Round(float64(b.Dy()) * scale))
+		w := int(math.Round(float64(p.y.w) * scale))
+		h := int(math.Round(float64(p.y.h) * scale))
 		if min(w, h) < opt.MinSide {
 			break
 		}
-		small := flatten(imaging.Resize(img, w, h, resampleFilter))
-		if out, err := encode(small, q); out != nil || err != nil {
+		if out, err := encode(p.resize(w, h, resampleKernel), q); out != nil || err != nil {
 			return out, err
 		}
 	}
 	return nil, pipeline.Reject(pipeline.RejectCannotFitSizeLimit,
 		fmt.Sprintf("no JPEG quality or scale (down to a shorter side of %d) fits %d bytes", opt.MinSide, opt.MaxImageBytes))
-}
-
-// flatten returns img without transparency, composited onto white, in a
-// type the JPEG encoder handles fast. YCbCr and Gray images (JPEG's own)
-// are returned as they are; NRGBA and RGBA images are flattened in place
-// (Normalize owns every image it flattens).
-func flatten(img image.Image) image.Image {
-	switch m := img.(type) {
-	case *image.YCbCr, *image.Gray:
-		return img
-	case *image.NRGBA:
-		w := 4 * m.Rect.Dx()
-		for y := 0; y < m.Rect.Dy(); y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+w]
-			for i := 0; i < len(row); i += 4 {
-				if a := uint32(row[i+3]); a != 255 {
-					for c := 0; c < 3; c++ {
-						row[i+c] = uint8((uint32(row[i+c])*a + 255*(255-a) + 127) / 255)
-					}
-					row[i+3] = 255
-				}
-			}
-		}
-		// Opaque non-premultiplied pixels are premultiplied ones.
-		return &image.RGBA{Pix: m.Pix, Stride: m.Stride, Rect: m.Rect}
-	case *image.RGBA:
-		w := 4 * m.Rect.Dx()
-		for y := 0; y < m.Rect.Dy(); y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+w]
-			for i := 0; i < len(row); i += 4 {
-				if a := row[i+3]; a != 255 {
-					for c := 0; c < 3; c++ {
-						row[i+c] += 255 - a // premultiplied over white
-					}
-					row[i+3] = 255
-				}
-			}
-		}
-		return m
-	}
-	b := img.Bounds()
-	dst := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	draw.Draw(dst, dst.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
-	draw.Draw(dst, dst.Bounds(), img, b.Min, draw.Over)
-	return dst
 }
 
 // decodeReject classifies a decoder error.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -37,7 +38,36 @@ type Objects struct {
 	// object's Content-Length or file size). 0 means DefaultMaxObjectBytes;
 	// negative means no limit.
 	MaxBytes int64
+	// MaxConcurrent bounds the GETs (and local reads) in flight at once
+	// across all callers; 0 means DefaultMaxConcurrentGets.
+	MaxConcurrent int
+
+	once  sync.Once
+	slots chan struct{}
 }
+
+// DefaultMaxConcurrentGets bounds Objects.Get calls in flight when
+// Objects.MaxConcurrent is 0.
+const DefaultMaxConcurrentGets = 8
+
+// acquire takes a GET slot, or fails with ctx's error.
+func (o *Objects) acquire(ctx context.Context) error {
+	o.once.Do(func() {
+		n := o.MaxConcurrent
+		if n <= 0 {
+			n = DefaultMaxConcurrentGets
+		}
+		o.slots = make(chan struct{}, n)
+	})
+	select {
+	case o.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (o *Objects) release() { <-o.slots }
 
 // Get returns the bytes of the object that ref names:
 //
@@ -61,6 +91,10 @@ func (o *Objects) Get(ctx context.Context, ref string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := o.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer o.release()
 	if loc.bucket != "" {
 		return o.getS3(ctx, loc.bucket, loc.key)
 	}

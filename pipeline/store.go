@@ -14,6 +14,12 @@ var ErrConflict = errors.New("pipeline: record changed concurrently")
 // ErrNotFound is returned when no record matches a lookup.
 var ErrNotFound = errors.New("pipeline: record not found")
 
+// ErrScanRefTaken is returned (wrapped) by Store.Transition when its Patch
+// gives a record a scanRef that another record already holds: a scanRef
+// belongs to exactly one record. Nothing changes. It is never retried: it
+// means two records were attributed one verification, a bug to report.
+var ErrScanRefTaken = errors.New("pipeline: scanRef held by another record")
+
 // LoadStats tells what a manifest load did.
 type LoadStats struct {
 	Inserted  int // new records
@@ -87,24 +93,55 @@ type Run struct {
 	Summary    []byte // the JSON summary
 }
 
-// Store persists records and runs. Every method is safe for concurrent use by
-// many goroutines, and — for stores that say so (PostgreSQL) — by many
-// processes on many machines.
+// Store persists records and runs: every record's state, its lease and the
+// crash protocol's intents and tokens. Implementations: pipeline/sqlitestore
+// (one machine), pipeline/pgstore (many machines); pipeline/storetest is the
+// conformance suite both pass, and pins down what these comments leave open.
+//
+// Every method is safe for concurrent use by many goroutines, and by several
+// Stores on one database (processes; for PostgreSQL, machines). Every write
+// is atomic and durable when the method returns nil: a record's state after
+// a crash (kill -9) is the last state a Transition returned nil for.
+//
+// Errors: ErrConflict (wrapped) means the compare-and-set lost, nothing
+// changed, re-read and decide again; ErrNotFound means no such record or
+// run; ErrScanRefTaken means a scanRef would belong to two records. Any
+// other error is infrastructure (database unreachable, disk full, context
+// done): the write may or may not have happened only for Load (which is
+// idempotent, so retrying is safe); for every other write nothing changed.
 type Store interface {
-	// Load inserts or refreshes manifest records of job, keyed by Record.Key.
-	// Idempotent: loading the same records twice changes nothing. A changed
-	// row of a record in pending or rejected replaces its input and makes it
-	// pending (or rejected, if the new row carries a RejectReason) again; a
-	// changed row of a record in any other state is kept and reported.
-	// Records given with State rejected (bad manifest rows) are stored so.
+	// Load inserts or refreshes manifest records of job, keyed by Record.Key,
+	// in one atomic batch (all or nothing). Idempotent: loading the same
+	// records twice changes nothing (Unchanged). A changed row (by
+	// Input.Hash) of a record in pending or rejected replaces its input and
+	// makes it pending (or rejected, if the new row carries a RejectReason)
+	// again, bumping its version so that a worker holding its lease loses its
+	// next versioned Transition (Updated); a changed row of a record in any
+	// other state — a token was asked for, money may be spent — is kept
+	// as stored and reported in Kept/KeptKeys. Records given with State
+	// rejected (bad manifest rows) are stored so; only pending and rejected
+	// can be loaded. Concurrent loads of one manifest (N workers starting)
+	// insert each record once.
 	Load(ctx context.Context, job string, recs []Record, now time.Time) (LoadStats, error)
 
-	// Claim leases up to req.Limit records atomically: two concurrent claims
-	// never return the same record while its lease runs. Records are returned
-	// in id order.
+	// Claim leases up to req.Limit records of req.Job in one of req.States
+	// whose NotBefore is zero or <= req.Now and whose lease is free or
+	// expired (LeaseUntil <= req.Now), atomically: it sets LeaseOwner =
+	// req.Owner, LeaseUntil = req.Now + req.Lease and bumps the version.
+	// Two claims never return the same record while its lease runs, on any
+	// number of connections. A lease is not renewed: a worker that takes
+	// longer than its lease may see another claim take the record (rescue of
+	// a dead worker's records), and then loses its next versioned
+	// Transition with ErrConflict. Records are returned in id order (lowest
+	// first). An empty result means nothing is claimable now.
 	Claim(ctx context.Context, req ClaimRequest) ([]Record, error)
 
-	// Transition is a compare-and-set; ErrConflict if the record moved.
+	// Transition is the compare-and-set that every state change goes
+	// through; see Transition. ErrConflict if the record is no longer in
+	// t.From (or at t.Version), ErrNotFound if it does not exist,
+	// ErrScanRefTaken if the patch's scanRef is another record's; nothing
+	// changes then. A transition to the same state is allowed (a patch, or
+	// releasing a lease).
 	Transition(ctx context.Context, t Transition) error
 
 	// Get returns one record by id; ErrNotFound if absent.
@@ -114,20 +151,26 @@ type Store interface {
 	// ByRef returns the record with that externalRef; ErrNotFound if none.
 	ByRef(ctx context.Context, ref string) (Record, error)
 
-	// List returns up to q.Limit records of q.Job in q.States (all states
-	// when empty) with id > q.AfterID, in id order, filtered as ListQuery
-	// says. For paging through a job.
+	// List returns up to q.Limit records (all when Limit <= 0) of q.Job in
+	// q.States (all states when empty) with id > q.AfterID, in id order,
+	// filtered as ListQuery says. For paging through a job. Read-only: it
+	// takes no lease, so what it returns may change before it is used.
 	List(ctx context.Context, q ListQuery) ([]Record, error)
 
 	// MarkExported sets exported_at on the given records (of any end state)
-	// that have none yet; records already exported are left alone. Called
-	// only after the file holding them is committed.
+	// that have none yet; records already exported, not in an end state or
+	// unknown are left alone. Idempotent. Called only after the file holding
+	// them is committed.
 	MarkExported(ctx context.Context, ids []int64, at time.Time) error
 
-	// Counts returns the number of records of job per state.
+	// Counts returns the number of records of job per state (0 or no entry
+	// for a state without records).
 	Counts(ctx context.Context, job string) (map[State]int, error)
 
-	// StartRun and FinishRun record runs; Runs lists the latest n of a job.
+	// StartRun and FinishRun record runs (an ID started twice is an error;
+	// FinishRun of an unknown ID is ErrNotFound); Runs lists the latest n of
+	// a job (all when n <= 0), most recently started first. A run without
+	// FinishedAt is running, or was killed.
 	StartRun(ctx context.Context, r Run) error
 	FinishRun(ctx context.Context, r Run) error
 	Runs(ctx context.Context, job string, n int) ([]Run, error)

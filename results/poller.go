@@ -23,46 +23,61 @@ type pollStore interface {
 	List(ctx context.Context, q pipeline.ListQuery) ([]pipeline.Record, error)
 }
 
-// Poller asks /api/v2/status for results that are overdue: records submitted
-// more than PollAfter ago without a final result. It spends at most
-// MaxPerHour calls (status and data both count), on top of the shared API
-// limiter, and backs off per record: the next poll of a record waits half
-// the time it has already waited, and at least PollAfter.
+// pollPage is how many overdue records one look at the Store returns.
+const pollPage = 20
+
+// Poller is the sparse fallback for results that did not arrive by webhook
+// (iDenfy discourages regular polling: idenfy-api.md §4). It asks
+// /api/v2/status only for records that are overdue: submitted more than
+// PollAfter ago, still without a final result, and past their per-record
+// backoff. When the status is final it asks /api/v2/data for the document
+// data, and stores the result with pipeline.ApplyResult (never downgrading
+// what a webhook stored).
+//
+// Budget: /status and /data both count against MaxPerHour (a token bucket of
+// burst 1, so never more than MaxPerHour+1 calls in any hour), and every
+// call also waits on the shared API limiter inside API. Give the poller an
+// API client that does not retry (idenfy.Config.MaxRetries < 0): then every
+// HTTP request it causes is counted, and a failed poll is simply retried at
+// the record's next turn.
+//
+// Backoff: after a poll that does not end the record, its next poll waits
+// max(PollAfter, half the time since submission) — polls at PollAfter,
+// 2·PollAfter, 3·PollAfter, then ever sparser (×1.5).
 type Poller struct {
 	Store        pollStore
 	API          PollAPI
 	Job          string
 	RunID        string
 	PollAfter    time.Duration
-	MaxPerHour   float64
+	MaxPerHour   float64 // <= 0: default 200
 	ExpectManual bool
-	Interval     time.Duration // how often to look for overdue records; default 5s
-	Log          *slog.Logger
-	Now          func() time.Time
-	OnPoll       func(outcome string)
+	// Interval is how often to look for overdue records; default
+	// min(5 s, PollAfter/4), at least 50 ms. A full page is followed at once
+	// by the next.
+	Interval time.Duration
+	Log      *slog.Logger
+	Now      func() time.Time
+	// OnPoll, if set, is called after each record's poll with "pending" (no
+	// result yet), "error", or the ApplyOutcome ("applied", "ignored", …).
+	OnPoll func(outcome string)
+
+	budget *rate.Limiter
 }
 
-// Run polls until ctx ends.
+// Run polls until ctx ends. It returns nil then; errors of single polls are
+// logged and retried later.
 func (p *Poller) Run(ctx context.Context) error {
-	if p.Now == nil {
-		p.Now = time.Now
-	}
-	if p.Interval <= 0 {
-		p.Interval = 5 * time.Second
-	}
-	if p.Log == nil {
-		p.Log = slog.New(slog.DiscardHandler)
-	}
-	perHour := p.MaxPerHour
-	if perHour <= 0 {
-		perHour = 200
-	}
-	lim := rate.NewLimiter(rate.Limit(perHour/3600), 2)
+	p.defaults()
 	t := time.NewTicker(p.Interval)
 	defer t.Stop()
 	for {
-		if err := p.pollOnce(ctx, lim); err != nil && ctx.Err() == nil {
+		full, err := p.PollOnce(ctx)
+		if err != nil && ctx.Err() == nil {
 			p.Log.Warn("poll failed", "err", err)
+		}
+		if full && err == nil && ctx.Err() == nil {
+			continue // more overdue records are waiting
 		}
 		select {
 		case <-ctx.Done():
@@ -72,68 +87,111 @@ func (p *Poller) Run(ctx context.Context) error {
 	}
 }
 
-func (p *Poller) pollOnce(ctx context.Context, lim *rate.Limiter) error {
-	now := p.Now()
-	recs, err := p.Store.List(ctx, pipeline.ListQuery{Job: p.Job, States: []pipeline.State{pipeline.StateSubmitted},
-		SubmittedBefore: now.Add(-p.PollAfter), NotBefore: now, Limit: 20})
-	if err != nil {
-		return err
+func (p *Poller) defaults() {
+	if p.Now == nil {
+		p.Now = time.Now
 	}
-	for _, rec := range recs {
-		if err := lim.Wait(ctx); err != nil {
-			return nil
-		}
-		if err := p.pollRecord(ctx, lim, rec); err != nil {
-			if idenfy.IsFatal(err) {
-				return err
-			}
-			p.Log.Warn("poll of record failed", "record", rec.ID, "err", err)
-		}
+	if p.Interval <= 0 {
+		p.Interval = min(5*time.Second, max(p.PollAfter/4, 50*time.Millisecond))
 	}
-	return nil
+	if p.Log == nil {
+		p.Log = slog.New(slog.DiscardHandler)
+	}
+	if p.budget == nil {
+		perHour := p.MaxPerHour
+		if perHour <= 0 {
+			perHour = 200
+		}
+		p.budget = rate.NewLimiter(rate.Limit(perHour/3600), 1)
+	}
 }
 
-func (p *Poller) pollRecord(ctx context.Context, lim *rate.Limiter, rec pipeline.Record) error {
+// PollOnce polls one page of overdue records. full reports that the page
+// was full (more may be overdue). A fatal API error (credentials, account)
+// ends the page and is returned.
+func (p *Poller) PollOnce(ctx context.Context) (full bool, err error) {
+	p.defaults()
+	now := p.Now()
+	recs, err := p.Store.List(ctx, pipeline.ListQuery{Job: p.Job, States: []pipeline.State{pipeline.StateSubmitted},
+		SubmittedBefore: now.Add(-p.PollAfter), NotBefore: now, Limit: pollPage})
+	if err != nil {
+		return false, err
+	}
+	for _, rec := range recs {
+		if rec.ScanRef == "" {
+			continue
+		}
+		out, err := p.pollRecord(ctx, rec)
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		if p.OnPoll != nil {
+			p.OnPoll(out)
+		}
+		if err != nil {
+			if idenfy.IsFatal(err) {
+				return false, err
+			}
+			p.Log.Warn("poll of record failed; retried later", "record", rec.ID, "scan_ref", rec.ScanRef, "err", err)
+		}
+	}
+	return len(recs) == pollPage, nil
+}
+
+func (p *Poller) pollRecord(ctx context.Context, rec pipeline.Record) (string, error) {
+	if err := p.budget.Wait(ctx); err != nil {
+		return "", err
+	}
 	st, err := p.API.Status(ctx, rec.ScanRef)
 	if err != nil {
 		p.backoff(ctx, rec)
-		return err
-	}
-	var data *idenfy.DataResponse
-	if PolledFinal(st, p.ExpectManual) && !expired(st.Status) {
-		if err := lim.Wait(ctx); err != nil {
-			return nil
-		}
-		d, err := p.API.Data(ctx, rec.ScanRef)
-		if err != nil {
-			p.backoff(ctx, rec)
-			return err
-		}
-		data = &d
+		return "error", err
 	}
 	if st.ScanRef == "" {
 		st.ScanRef = rec.ScanRef
 	}
-	res := FromPoll(st, data, p.ExpectManual, p.Now())
-	if !res.Final && res.Overall != "APPROVED" && res.Overall != "DENIED" && res.Overall != "SUSPECTED" {
-		// REVIEWING, ACTIVE…: nothing to store yet.
+	if st.ScanRef != rec.ScanRef {
 		p.backoff(ctx, rec)
-		if p.OnPoll != nil {
-			p.OnPoll("pending")
-		}
-		return nil
+		return "error", errors.New("status answered for another scanRef")
 	}
+	final := PolledFinal(st, p.ExpectManual)
+	if !final && !decided(st.Status) {
+		// REVIEWING, ACTIVE, …: nothing to store yet.
+		p.backoff(ctx, rec)
+		return "pending", nil
+	}
+	var data *idenfy.DataResponse
+	if final && !expired(st.Status) {
+		// The document data is fetched once, with the final result; an
+		// automatic result is stored from /status alone.
+		if err := p.budget.Wait(ctx); err != nil {
+			return "", err
+		}
+		d, err := p.API.Data(ctx, rec.ScanRef)
+		if err != nil {
+			p.backoff(ctx, rec)
+			return "error", err
+		}
+		data = &d
+	}
+	res := FromPoll(st, data, p.ExpectManual, p.Now())
+	res.ExternalRef = rec.Ref
 	out, _, err := pipeline.ApplyResult(ctx, p.Store, res, p.RunID, p.Now())
 	if err != nil {
-		return err
-	}
-	if p.OnPoll != nil {
-		p.OnPoll(out.String())
+		return "error", err
 	}
 	if !res.Final {
 		p.backoff(ctx, rec)
 	}
-	return nil
+	return out.String(), nil
+}
+
+func decided(status string) bool {
+	switch status {
+	case "APPROVED", "DENIED", "SUSPECTED":
+		return true
+	}
+	return false
 }
 
 // backoff delays the next poll of rec.
@@ -146,13 +204,20 @@ func (p *Poller) backoff(ctx context.Context, rec pipeline.Record) {
 		}
 	}
 	nb := now.Add(wait)
-	cur, err := p.Store.ByScanRef(ctx, rec.ScanRef)
-	if err != nil || cur.State != pipeline.StateSubmitted {
-		return
-	}
-	err = p.Store.Transition(ctx, pipeline.Transition{ID: cur.ID, From: cur.State, Version: cur.Version, To: cur.State, Now: now,
-		Patch: pipeline.Patch{NotBefore: &nb, KeepLease: true}})
-	if err != nil && !errors.Is(err, pipeline.ErrConflict) {
-		p.Log.Warn("poll backoff not stored", "record", rec.ID, "err", err)
+	ctx = context.WithoutCancel(ctx)
+	for range 3 {
+		cur, err := p.Store.ByScanRef(ctx, rec.ScanRef)
+		if err != nil || cur.State != pipeline.StateSubmitted {
+			return
+		}
+		err = p.Store.Transition(ctx, pipeline.Transition{ID: cur.ID, From: cur.State, Version: cur.Version, To: cur.State, Now: now,
+			Patch: pipeline.Patch{NotBefore: &nb, KeepLease: true}})
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, pipeline.ErrConflict) {
+			p.Log.Warn("poll backoff not stored", "record", rec.ID, "err", err)
+			return
+		}
 	}
 }

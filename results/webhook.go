@@ -25,18 +25,36 @@ type resultStore interface {
 	Transition(ctx context.Context, t pipeline.Transition) error
 }
 
-// Handler receives iDenfy webhooks. It verifies Idenfy-Signature over the raw
-// body before parsing anything, then stores the result with
-// pipeline.ApplyResult. Answers: 200 stored, ignored (duplicate, older) or
-// unknown; 400 malformed; 401 missing or wrong signature; 405 not POST; 413
-// too large; 500 the Store failed (iDenfy retries).
+// Handler receives iDenfy webhooks. It reads the raw body (at most
+// MaxWebhookBytes), verifies Idenfy-Signature over those exact bytes in
+// constant time before parsing anything, then stores the result with
+// pipeline.ApplyResult, which is idempotent and never moves a record
+// backwards. Answers, and the outcome passed to OnOutcome:
+//
+//	200 applied      the result was stored (a final one moved the record to final)
+//	200 adopted      the result belonged to a possible orphan token (found by externalRef,
+//	                 or by clientId within Job); the record now holds it
+//	200 ignored      a duplicate, a replay, or an automatic result after the final one:
+//	                 the Store is not written
+//	200 unknown      no record of ours: acknowledged so that iDenfy stops retrying
+//	400 malformed    signed, but not a JSON object with a scanRef
+//	401 bad_signature missing, forged, or not the signature of this body (nothing is parsed or stored)
+//	405              not POST
+//	413 too_large    body over MaxWebhookBytes
+//	500 store_error  the Store failed: iDenfy retries, and the poller catches what it gives up on
+//
+// The Store is written within 8 s (iDenfy waits 10 s for an answer), and a
+// verified webhook is stored even if the sender hangs up meanwhile.
 type Handler struct {
 	Store      resultStore
 	SigningKey []byte
 	RunID      string
-	Log        *slog.Logger
-	Now        func() time.Time
-	// OnOutcome, if set, is called with each answer, for metrics.
+	// Job, if set, lets a callback without externalRef adopt an orphan by
+	// its clientId (records of a job are keyed by client id).
+	Job string
+	Log *slog.Logger
+	Now func() time.Time
+	// OnOutcome, if set, is called with each outcome (see above), for metrics.
 	OnOutcome func(outcome string)
 
 	received atomic.Int64
@@ -95,7 +113,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		raw = nil
 	}
 	res := FromWebhook(wh, raw, now())
-	ctx, cancel := context.WithTimeout(r.Context(), 8*time.Second) // iDenfy waits 10 s
+	if res.ExternalRef == "" && res.ClientID != "" && h.Job != "" {
+		// Only used when the scanRef is unknown: to find a possible orphan.
+		res.ExternalRef = pipeline.RefFor(h.Job, res.ClientID)
+	}
+	// The signature is verified: store the result even if the sender hangs
+	// up, but answer well within iDenfy's 10 s.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 8*time.Second)
 	defer cancel()
 	out, rec, err := pipeline.ApplyResult(ctx, h.Store, res, h.RunID, now())
 	if err != nil {
@@ -116,17 +140,31 @@ func (h *Handler) reply(w http.ResponseWriter, code int, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"result": msg})
 }
 
-// Serve runs an HTTP server for h on ln at path (plus /healthz and the extra
-// handlers) until ctx ends, then shuts down gracefully, letting requests in
-// flight finish.
+// Server timeouts of Serve. A webhook is at most MaxWebhookBytes; iDenfy
+// waits 10 s for the answer.
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 15 * time.Second
+	WriteTimeout      = 15 * time.Second
+	IdleTimeout       = 60 * time.Second
+	ShutdownTimeout   = 10 * time.Second
+)
+
+// Serve runs an HTTP server for h on ln at path, plus the extra handlers
+// (by pattern) and /healthz (answering "ok" unless extra has its own),
+// until ctx ends; then it shuts down gracefully: the listener closes at
+// once and requests in flight get up to ShutdownTimeout to finish.
 func Serve(ctx context.Context, ln net.Listener, path string, h http.Handler, extra map[string]http.Handler) error {
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	if _, ok := extra["/healthz"]; !ok {
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	}
 	for p, hh := range extra {
 		mux.Handle(p, hh)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 15 * time.Second, IdleTimeout: 60 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout, WriteTimeout: WriteTimeout,
+		IdleTimeout: IdleTimeout, MaxHeaderBytes: 64 << 10}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -137,7 +175,7 @@ func Serve(ctx context.Context, ln net.Listener, path string, h http.Handler, ex
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
 	return srv.Shutdown(sctx)
 }

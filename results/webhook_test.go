@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -175,5 +178,178 @@ func TestWebhookUnknownScanRefIsAcknowledged(t *testing.T) {
 	rr := post(t, h, b, idenfy.Sign([]byte(key), b))
 	if rr.Code != http.StatusOK || !strings.Contains(rr.Body.String(), "unknown") {
 		t.Errorf("unknown scanRef: %d %s", rr.Code, rr.Body)
+	}
+}
+
+// failingStore is a Store that is down.
+type failingStore struct{ calls int }
+
+func (f *failingStore) ByScanRef(context.Context, string) (pipeline.Record, error) {
+	f.calls++
+	return pipeline.Record{}, errors.New("database is locked")
+}
+func (f *failingStore) ByRef(context.Context, string) (pipeline.Record, error) {
+	return pipeline.Record{}, errors.New("database is locked")
+}
+func (f *failingStore) Transition(context.Context, pipeline.Transition) error {
+	return errors.New("database is locked")
+}
+
+// With the Store down, a signed webhook is answered 500 so that iDenfy
+// retries it (and the poller catches it if the retries run out).
+func TestWebhookStoreDownAnswers500(t *testing.T) {
+	st := &failingStore{}
+	var outcomes []string
+	h := &results.Handler{Store: st, SigningKey: []byte(key), OnOutcome: func(o string) { outcomes = append(outcomes, o) }}
+	b := payload(true, "APPROVED")
+	rr := post(t, h, b, idenfy.Sign([]byte(key), b))
+	if rr.Code != http.StatusInternalServerError {
+		t.Errorf("store down: status %d, want 500", rr.Code)
+	}
+	if st.calls == 0 || len(outcomes) != 1 || outcomes[0] != "store_error" {
+		t.Errorf("store calls %d, outcomes %v", st.calls, outcomes)
+	}
+	// A forged webhook never reaches the Store, up or down.
+	st.calls = 0
+	if rr := post(t, h, b, idenfy.Sign([]byte("forged"), b)); rr.Code != http.StatusUnauthorized || st.calls != 0 {
+		t.Errorf("forged webhook: status %d, store calls %d", rr.Code, st.calls)
+	}
+}
+
+// newOrphan returns a store holding one record found tokening after a crash:
+// an intent, no scanRef.
+func newOrphan(t *testing.T, job, clientID string) (*sqlitestore.Store, pipeline.Record) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	now := time.Now()
+	rec := pipeline.Record{Job: job, Key: clientID, Ref: pipeline.RefFor(job, clientID), Line: 2, State: pipeline.StatePending,
+		Input: pipeline.Input{ClientID: clientID, Country: "LT", DocumentType: "PASSPORT"}}
+	if _, err := st.Load(ctx, job, []pipeline.Record{rec}, now); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.ByRef(ctx, rec.Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []pipeline.State{pipeline.StateTokening, pipeline.StateOrphan} {
+		if err := st.Transition(ctx, pipeline.Transition{ID: got.ID, From: got.State, To: to, Now: now, Patch: pipeline.Patch{IntentAt: &now}}); err != nil {
+			t.Fatal(err)
+		}
+		got.State = to
+	}
+	got, _ = st.Get(ctx, got.ID)
+	return st, got
+}
+
+// The expiry callback of an orphan token (unknown scanRef, our externalRef
+// or our clientId) adopts the record and ends it EXPIRED.
+func TestWebhookExpiryAdoptsOrphan(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		body func(ref string) string
+		job  string
+	}{
+		{"by externalRef", func(ref string) string {
+			return `{"final":false,"scanRef":"orphan-scan","clientId":"c9","externalRef":"` + ref + `","status":{"overall":"EXPIRED"}}`
+		}, ""},
+		{"by clientId", func(string) string {
+			return `{"scanRef":"orphan-scan","clientId":"c9","status":{"overall":"EXPIRED"}}`
+		}, "j"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st, rec := newOrphan(t, "j", "c9")
+			h := &results.Handler{Store: st, SigningKey: []byte(key), Job: c.job}
+			b := []byte(c.body(rec.Ref))
+			rr := post(t, h, b, idenfy.Sign([]byte(key), b))
+			if rr.Code != http.StatusOK || !strings.Contains(rr.Body.String(), "adopted") {
+				t.Fatalf("expiry callback: %d %s", rr.Code, rr.Body)
+			}
+			r, _ := st.Get(context.Background(), rec.ID)
+			if r.State != pipeline.StateFinal || r.Outcome != pipeline.OutcomeExpired || r.ScanRef != "orphan-scan" {
+				t.Errorf("orphan after its expiry callback: state %s outcome %s scanRef %q", r.State, r.Outcome, r.ScanRef)
+			}
+			// The same callback again is a replay: ignored.
+			rr = post(t, h, b, idenfy.Sign([]byte(key), b))
+			if rr.Code != http.StatusOK || !strings.Contains(rr.Body.String(), "ignored") {
+				t.Errorf("replayed expiry callback: %d %s", rr.Code, rr.Body)
+			}
+		})
+	}
+}
+
+// A callback naming another job's client (or a scanRef and ref of nobody)
+// adopts nothing.
+func TestWebhookDoesNotAdoptOtherClients(t *testing.T) {
+	st, rec := newOrphan(t, "j", "c9")
+	h := &results.Handler{Store: st, SigningKey: []byte(key), Job: "j"}
+	for _, b := range [][]byte{
+		[]byte(`{"scanRef":"x1","clientId":"someone-else","status":{"overall":"EXPIRED"}}`),
+		[]byte(`{"scanRef":"x2","clientId":"c9","externalRef":"0123456789abcdef0123456789abcdef","status":{"overall":"APPROVED"},"final":true}`),
+	} {
+		rr := post(t, h, b, idenfy.Sign([]byte(key), b))
+		if rr.Code != http.StatusOK || !strings.Contains(rr.Body.String(), "unknown") {
+			t.Errorf("%s: %d %s", b, rr.Code, rr.Body)
+		}
+	}
+	r, _ := st.Get(context.Background(), rec.ID)
+	if r.State != pipeline.StateOrphan || r.Version != rec.Version {
+		t.Errorf("record changed: %s v%d→v%d", r.State, rec.Version, r.Version)
+	}
+}
+
+// Serve answers /healthz, serves the webhook path, and on shutdown lets a
+// request in flight finish while refusing new connections.
+func TestServeGracefulShutdown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "http://" + ln.Addr().String()
+	entered := make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		time.Sleep(300 * time.Millisecond)
+		io.WriteString(w, "done")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- results.Serve(ctx, ln, "/webhooks/idenfy", slow, nil) }()
+
+	resp, err := http.Get(addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
+		t.Errorf("/healthz: %d %q", resp.StatusCode, body)
+	}
+
+	inflight := make(chan string, 1)
+	go func() {
+		resp, err := http.Post(addr+"/webhooks/idenfy", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			inflight <- "error: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		inflight <- string(b)
+	}()
+	<-entered
+	cancel()
+	if got := <-inflight; got != "done" {
+		t.Errorf("request in flight during shutdown: %q", got)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if _, err := http.Get(addr + "/healthz"); err == nil {
+		t.Error("the listener still accepts connections after shutdown")
 	}
 }

@@ -9,30 +9,56 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Limiter is the one rate limiter every API call of the process goes through.
-// It is adaptive (AIMD): on a 429 it pauses every caller (Retry-After when the
-// server sent one, else exponential backoff with jitter) and halves the rate;
-// then it climbs back toward the configured rate additively, by a tenth of it
-// per RecoverEvery without a 429.
+// Limiter is the one rate limiter every API call of the process goes through
+// (token, process, status, data, delete): a token bucket of the configured
+// requests per hour and burst, made adaptive (AIMD) by the answers the
+// client reports.
+//
+//   - Throttled (a 429 or TOO_MANY_REQUESTS): every caller pauses (for the
+//     Retry-After the server sent, else exponential backoff with jitter, 1 s
+//     doubling to 64 s), and the rate is lowered, once per pause however many
+//     requests in flight were refused: to 97 % of the rate the server
+//     accepted since the previous cut (its bucket was empty at both 429s, so
+//     that is its limit), never below half the current rate and never above
+//     nine tenths of it, and not below MinFraction of the configured rate.
+//     That accepted rate (or the refused rate when there is no previous cut
+//     within ForgetAfter) is remembered as the ceiling.
+//   - Succeeded (any other answer) resets the backoff streak and counts
+//     toward the measure of the accepted rate.
+//   - Recovery: every RecoverEvery/10 without a 429 the rate climbs back
+//     additively toward the configured rate: by a tenth of the configured
+//     rate per RecoverEvery while well below the ceiling, by one hundredth
+//     of the ceiling per RecoverEvery close to it (so the server's limit is
+//     probed gently and 429s stay rare), and fast again once the ceiling was
+//     passed without a 429 for ForgetAfter.
 type Limiter struct {
 	mu       sync.Mutex
 	lim      *rate.Limiter
 	target   rate.Limit
 	pausedTo time.Time
-	streak   int       // consecutive 429s without a success in between
-	lastCut  time.Time // last time the rate was lowered
-	lastRise time.Time
+	streak   int        // consecutive 429s without a success in between
+	lastCut  time.Time  // last time the rate was lowered
+	lastRise time.Time  // last recovery step
+	ceiling  rate.Limit // estimate of the server's limit (0 = none)
+	okSince  int        // answers other than 429 since lastCut
 
-	// RecoverEvery is how often the rate climbs back by a tenth of the target; default 10s.
+	// RecoverEvery is the period of the additive increase: a tenth of the
+	// configured rate per RecoverEvery far below the ceiling. Default 10 s.
 	RecoverEvery time.Duration
-	// MinRate is the floor of the adaptive rate, as a fraction of the target; default 0.05.
+	// MinFraction is the floor of the adaptive rate as a fraction of the
+	// configured one. Default 0.05.
 	MinFraction float64
+	// ForgetAfter: once the rate has been above the ceiling this long
+	// without a 429, the ceiling is forgotten (the server's limit was
+	// raised). Default 2 min.
+	ForgetAfter time.Duration
 
 	now func() time.Time
 	// counters
 	waits     int64
 	waited    time.Duration
 	throttles int64
+	cuts      int64
 }
 
 // NewLimiter returns a limiter of perHour requests per hour with the given burst.
@@ -41,7 +67,8 @@ func NewLimiter(perHour float64, burst int) *Limiter {
 		burst = 1
 	}
 	r := rate.Limit(perHour / 3600)
-	return &Limiter{lim: rate.NewLimiter(r, burst), target: r, RecoverEvery: 10 * time.Second, MinFraction: 0.05, now: time.Now}
+	return &Limiter{lim: rate.NewLimiter(r, burst), target: r, RecoverEvery: 10 * time.Second, MinFraction: 0.05,
+		ForgetAfter: 2 * time.Minute, now: time.Now}
 }
 
 // Wait blocks until a request may be sent, or ctx ends.
@@ -74,7 +101,8 @@ func (l *Limiter) Wait(ctx context.Context) error {
 	return nil
 }
 
-// Throttled reports a 429 from the server.
+// Throttled reports a 429 from the server; retryAfter is its Retry-After (0
+// when absent).
 func (l *Limiter) Throttled(retryAfter time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -91,23 +119,38 @@ func (l *Limiter) Throttled(retryAfter time.Duration) {
 	}
 	// Multiplicative decrease, at most once per pause so that a burst of 429s
 	// from requests already in flight counts as one signal.
-	if now.Sub(l.lastCut) > pause || l.lastCut.IsZero() {
+	if l.lastCut.IsZero() || now.Sub(l.lastCut) > pause {
 		cur := l.lim.Limit()
-		next := cur / 2
+		// The server's bucket was empty at the previous cut and is empty
+		// now: what it accepted in between is its limit times the interval.
+		var acc rate.Limit
+		if since := now.Sub(l.lastCut); !l.lastCut.IsZero() && since >= time.Second && since <= l.ForgetAfter {
+			acc = rate.Limit(float64(l.okSince) / since.Seconds())
+		}
+		next := max(cur/2, acc*0.97)
+		next = min(next, cur*0.9)
 		if floor := l.target * rate.Limit(l.MinFraction); next < floor {
 			next = floor
+		}
+		l.ceiling = cur
+		if acc > 0 && acc < cur {
+			l.ceiling = acc
 		}
 		l.lim.SetLimitAt(now, next)
 		l.lastCut = now
 		l.lastRise = now
+		l.okSince = 0
+		l.cuts++
 	}
 }
 
-// Succeeded tells the limiter a request went through (resets the backoff streak).
+// Succeeded reports an answer that was not a 429: it resets the backoff
+// streak and counts toward the measure of the server's limit.
 func (l *Limiter) Succeeded() {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.streak = 0
-	l.mu.Unlock()
+	l.okSince++
 }
 
 func (l *Limiter) recoverLocked() {
@@ -116,16 +159,28 @@ func (l *Limiter) recoverLocked() {
 	if cur >= l.target || now.Before(l.pausedTo) {
 		return
 	}
-	if now.Sub(l.lastRise) < l.RecoverEvery {
+	tick := l.RecoverEvery / 10
+	if now.Sub(l.lastRise) < tick {
 		return
 	}
-	steps := float64(now.Sub(l.lastRise) / l.RecoverEvery)
-	next := cur + rate.Limit(steps)*l.target/10
-	if next > l.target {
-		next = l.target
+	steps := float64(now.Sub(l.lastRise) / tick)
+	fast := l.target / 100 // per tick: a tenth of the target per RecoverEvery
+	slow := l.ceiling / 1000
+	next := cur
+	for range int(min(steps, 1000)) {
+		switch {
+		case l.ceiling == 0 || next < l.ceiling*0.9:
+			next += fast
+		default:
+			next += max(slow, l.target/100_000)
+		}
 	}
+	if l.ceiling > 0 && next > l.ceiling && now.Sub(l.lastCut) > l.ForgetAfter {
+		l.ceiling = 0
+	}
+	next = min(next, l.target)
 	l.lim.SetLimitAt(now, next)
-	l.lastRise = now
+	l.lastRise = l.lastRise.Add(time.Duration(steps) * tick)
 }
 
 // Rate returns the current rate in requests per hour.
@@ -140,11 +195,13 @@ type LimiterStats struct {
 	Waits     int64         `json:"waits"`
 	Waited    time.Duration `json:"waited_ns"`
 	Throttles int64         `json:"throttled"`
+	Cuts      int64         `json:"rate_cuts"`
+	RatePerH  float64       `json:"rate_per_hour"`
 }
 
 // Stats returns the counters.
 func (l *Limiter) Stats() LimiterStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return LimiterStats{Waits: l.waits, Waited: l.waited, Throttles: l.throttles}
+	return LimiterStats{Waits: l.waits, Waited: l.waited, Throttles: l.throttles, Cuts: l.cuts, RatePerH: float64(l.lim.Limit()) * 3600}
 }

@@ -36,8 +36,18 @@ type Options struct {
 	MaxAttempts    int            // token attempts per record before it fails; default 5
 	RetryBackoff   time.Duration  // base backoff of a retryable record failure; default 1m
 	MaxSubmissions int            // tokens this run may create; 0 = no cap
-	RunID          string
+	// ResendSkipAnalysis: when /process rejects the photos (200 with a
+	// message, "document not detected"), resend the record once on a new
+	// token with skipAnalysis: true. Off by default (a second token is billed).
+	ResendSkipAnalysis bool
+	RunID              string
 }
+
+// CodeResendSkipAnalysis is the error code of a record whose photos were
+// rejected and that waits for its one resend with skipAnalysis on a new
+// token (Options.ResendSkipAnalysis). It stays on the record until the
+// resend's /process answers, so a crash in between does not lose it.
+const CodeResendSkipAnalysis = "photo_rejected_resend"
 
 // ErrCapReached is returned by Submit when MaxSubmissions tokens were created.
 var ErrCapReached = fmt.Errorf("submit: %w", pipeline.ErrCapReached)
@@ -146,7 +156,7 @@ func (s *Stage) token(ctx context.Context, rec *pipeline.Record, p pipeline.Prep
 	now := s.now()
 	if err := s.move(ctx, rec, pipeline.StateTokening, pipeline.Patch{
 		IntentAt: &now, Attempts: ptr(rec.Attempts + 1), Hashes: p.Hashes, KeepLease: true,
-		RunID: ptr(s.opt.RunID), ErrorCode: ptr(""), ErrorMessage: ptr(""),
+		RunID: ptr(s.opt.RunID), ErrorCode: ptr(keepResendMark(rec.ErrorCode)), ErrorMessage: ptr(""),
 	}); err != nil {
 		if errors.Is(err, pipeline.ErrConflict) {
 			out.Code = "conflict"
@@ -244,7 +254,8 @@ func (s *Stage) process(ctx context.Context, rec *pipeline.Record, p pipeline.Pr
 	for side, b := range p.Images {
 		images[string(side)] = b
 	}
-	req := idenfy.ProcessRequest{AuthToken: rec.AuthToken, Country: rec.Input.Country, DocumentType: rec.Input.DocumentType, Images: images}
+	req := idenfy.ProcessRequest{AuthToken: rec.AuthToken, Country: rec.Input.Country, DocumentType: rec.Input.DocumentType, Images: images,
+		SkipAnalysis: rec.ErrorCode == CodeResendSkipAnalysis}
 	err := s.api.Process(ctx, req)
 	if err == nil {
 		pipeline.CrashPoint(pipeline.CrashAfterProcess)
@@ -255,6 +266,14 @@ func (s *Stage) process(ctx context.Context, rec *pipeline.Record, p pipeline.Pr
 	msg := err.Error()
 	out.Code = code
 	switch {
+	case errors.Is(err, idenfy.ErrPhotoRejected) && s.opt.ResendSkipAnalysis && !req.SkipAnalysis:
+		// The token is spent: back to pending for one new token, marked so
+		// that the next upload skips the photo analysis.
+		s.log.Info("photos rejected at upload; resending once with skipAnalysis on a new token", "record", rec.ID)
+		return s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{
+			ScanRef: ptr(""), AuthToken: ptr(""), TokenExpiresAt: &time.Time{}, IntentAt: &time.Time{},
+			ErrorCode: ptr(CodeResendSkipAnalysis), ErrorMessage: &msg,
+		})
 	case errors.Is(err, idenfy.ErrPhotoRejected):
 		return s.moveOrLog(ctx, rec, pipeline.StateFailed, pipeline.Patch{Outcome: ptr(pipeline.OutcomeFailed), ErrorCode: &code, ErrorMessage: &msg, RunID: ptr(s.opt.RunID)})
 	case idenfy.IsFatal(err):
@@ -287,7 +306,11 @@ func (s *Stage) release(ctx context.Context, rec *pipeline.Record) {
 
 func (s *Stage) submitted(ctx context.Context, rec *pipeline.Record, hashes map[pipeline.Side]string) error {
 	now := s.now()
-	err := s.move(ctx, rec, pipeline.StateSubmitted, pipeline.Patch{SubmittedAt: &now, Hashes: hashes})
+	p := pipeline.Patch{SubmittedAt: &now, Hashes: hashes}
+	if rec.ErrorCode == CodeResendSkipAnalysis {
+		p.ErrorCode, p.ErrorMessage = ptr(""), ptr("") // the resend landed
+	}
+	err := s.move(ctx, rec, pipeline.StateSubmitted, p)
 	if errors.Is(err, pipeline.ErrConflict) {
 		// A webhook can beat us to it: the record is then submitted or final already.
 		wctx, cancel := bg(ctx)
@@ -336,6 +359,15 @@ func (s *Stage) tokenExpired(ctx context.Context, rec *pipeline.Record) error {
 		ScanRef: ptr(""), AuthToken: ptr(""), TokenExpiresAt: &time.Time{}, IntentAt: &time.Time{},
 		ErrorCode: ptr("token_expired_unused"), ErrorMessage: ptr("the token expired before the images were uploaded"),
 	})
+}
+
+// keepResendMark returns the error code a new token attempt starts with:
+// the resend mark survives, anything else is cleared.
+func keepResendMark(code string) string {
+	if code == CodeResendSkipAnalysis {
+		return code
+	}
+	return ""
 }
 
 // errorCode is the stable code of an API error: its identifier, else http_NNN.

@@ -228,3 +228,35 @@ func TestSubmitCap(t *testing.T) {
 		t.Errorf("second submit: %v, want ErrCapReached", err)
 	}
 }
+
+func TestSubmitPhotoRejectedResentOnceWithSkipAnalysis(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, idenfytest.Options{PhotoRejectRate: 1}, submit.Options{ResendSkipAnalysis: true})
+	if _, err := e.stage.Submit(ctx, e.rec, e.prep); err != nil {
+		t.Fatal(err)
+	}
+	r := e.get(t)
+	if r.State != pipeline.StatePending || r.ErrorCode != submit.CodeResendSkipAnalysis || r.ScanRef != "" || r.AuthToken != "" {
+		t.Fatalf("after the rejection: state %s code %q, want pending for a resend on a new token", r.State, r.ErrorCode)
+	}
+	if tok, proc := e.charges(t); tok != 1 || proc != 0 {
+		t.Errorf("charged %d tokens, %d processes after the rejection", tok, proc)
+	}
+	recs, err := e.st.Claim(ctx, pipeline.ClaimRequest{Job: "j", States: []pipeline.State{pipeline.StatePending}, Owner: "t", Limit: 1, Lease: time.Minute, Now: time.Now()})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("reclaim: %v %d", err, len(recs))
+	}
+	out, err := e.stage.Submit(ctx, recs[0], e.prep)
+	if err != nil || !out.Submitted {
+		t.Fatalf("resend: %+v %v", out, err)
+	}
+	r = e.get(t)
+	if r.State != pipeline.StateSubmitted || r.ErrorCode != "" {
+		t.Errorf("after the resend: state %s code %q", r.State, r.ErrorCode)
+	}
+	// The sandbox rejects every upload that does not skip the analysis, so
+	// the resend must have sent skipAnalysis: true on a second token.
+	if tok, proc := e.charges(t); tok != 2 || proc != 1 {
+		t.Errorf("charged %d tokens, %d processes, want 2 and 1", tok, proc)
+	}
+}

@@ -32,6 +32,7 @@ Commands:
   validate  dry run: read the manifest, fetch and normalize every image, report rejections; no API call
   status    counts per state for a job, overdue results, orphans, last runs
   export    export final results not yet exported
+  serve     long-running webhook receiver (and poller, /healthz, /metrics) writing into the Store
   sandbox   run the iDenfy sandbox standalone on a port
   version   print the version
 

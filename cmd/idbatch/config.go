@@ -60,6 +60,9 @@ type IdenfyConfig struct {
 	Token             map[string]any `yaml:"token"`
 	DummyStatus       string         `yaml:"dummy_status"`
 	SendPersonalData  *bool          `yaml:"send_personal_data"`
+	// ResendSkipAnalysis resends a record whose photos /process rejected
+	// ("document not detected") once, on a new token, with skipAnalysis.
+	ResendSkipAnalysis bool `yaml:"resend_skip_analysis"`
 }
 
 type LimitsConfig struct {
@@ -70,6 +73,10 @@ type LimitsConfig struct {
 	WaitForResults  time.Duration `yaml:"wait_for_results"`
 	MaxFailureRatio float64       `yaml:"max_failure_ratio"`
 	MaxAttempts     int           `yaml:"max_attempts"`
+	// Lease is how long a claimed record stays reserved for this worker; a
+	// killed worker's records are taken over by the next run or another
+	// worker once it has passed. Longer than a record's normalize+submit.
+	Lease time.Duration `yaml:"lease"`
 }
 
 type NormalizeConfig struct {
@@ -112,7 +119,7 @@ func Defaults() Config {
 			Token:             map[string]any{"tokenType": "IDENTIFICATION", "expiryTime": 900},
 			SendPersonalData:  &t,
 		},
-		Limits:    LimitsConfig{RequestsPerHour: 9000, Burst: 3, MaxDuration: 8 * time.Hour, WaitForResults: 30 * time.Minute, MaxFailureRatio: 0.2, MaxAttempts: 5},
+		Limits:    LimitsConfig{RequestsPerHour: 9000, Burst: 3, MaxDuration: 8 * time.Hour, WaitForResults: 30 * time.Minute, MaxFailureRatio: 0.2, MaxAttempts: 5, Lease: 10 * time.Minute},
 		Normalize: NormalizeConfig{MaxSide: 2560, JPEGQuality: 90, MaxImageBytes: 4_500_000, MaxRequestBytes: 19_000_000, MinSide: 300, MaxPixels: 50_000_000, Workers: 2},
 		Results:   ResultsConfig{WebhookListen: ":8080", WebhookPath: "/webhooks/idenfy", PollAfter: 30 * time.Minute, PollMaxPerHour: 200, ExpectManualReview: &t},
 		Export:    ExportConfig{Destination: "./exports/", Compression: "zstd"},

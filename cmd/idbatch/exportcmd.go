@@ -9,10 +9,13 @@ import (
 	"github.com/idbatch/idbatch/export"
 )
 
-// runExport exports end-state records not yet exported.
+// runExport exports end-state records not yet exported; with -compact it
+// then merges the small part files of past partitions.
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	var cf commonFlags
 	fs := newFlagSet("export", stderr, &cf)
+	compact := fs.Bool("compact", false, "then merge the small part files of each past partition into one (atomic; see docs/analysts.md)")
+	threshold := fs.Int("compact-threshold", export.DefaultCompactThreshold, "compact a partition holding more than this many small part files")
 	if err := parseFlags(fs, args); err != nil {
 		return exitUsage, err
 	}
@@ -36,12 +39,28 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	runID := newRunID(time.Now())
 	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: "w0", Compression: cfg.Export.Compression}
 	rep, err := exp.Export(ctx, st)
+	if rep.Recovered > 0 {
+		fmt.Fprintf(stdout, "marked %d records of an interrupted export as exported (their file was committed)\n", rep.Recovered)
+	}
 	if err != nil {
 		return exitFatal, err
 	}
 	fmt.Fprintf(stdout, "exported %d rows (%s)\n", rep.Rows, countsLine(rep.ByOutcome))
 	for _, f := range rep.Files {
 		fmt.Fprintf(stdout, "  %s\n", f)
+	}
+	if rep.Failures != "" {
+		fmt.Fprintf(stdout, "rejected and failed records: %s\n", rep.Failures)
+	}
+	if *compact {
+		crep, err := exp.Compact(ctx, export.CompactOptions{Threshold: *threshold})
+		for i, p := range crep.Partitions {
+			fmt.Fprintf(stdout, "compacted %s into %s\n", p, crep.Files[i])
+		}
+		if err != nil {
+			return exitFatal, err
+		}
+		fmt.Fprintf(stdout, "compaction: %d partitions, %d files merged, %d rows\n", len(crep.Partitions), crep.Merged, crep.Rows)
 	}
 	return exitOK, nil
 }

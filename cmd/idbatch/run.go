@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -94,9 +95,10 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	}
 
 	limiter := submit.NewLimiter(cfg.Limits.RequestsPerHour, cfg.Limits.Burst)
+	m := newMetrics(st, cfg.Job, limiter)
 	api := idenfy.New(idenfy.Config{
 		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: limiter, Logger: log,
+		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: limiter, Logger: log, HTTPClient: m.httpClient(),
 	})
 	stage := submit.NewStage(api, st, submit.Options{
 		TokenType:      cfg.tokenString("tokenType", "IDENTIFICATION"),
@@ -108,10 +110,13 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		MaxAttempts:    cfg.Limits.MaxAttempts,
 		MaxSubmissions: cfg.Limits.MaxSubmissions,
 		RunID:          runID,
+
+		ResendSkipAnalysis: cfg.Idenfy.ResendSkipAnalysis,
 	}, log)
 
 	var background []func(context.Context) error
-	webhooks := &results.Handler{Store: st, SigningKey: []byte(cfg.Idenfy.WebhookSigningKey), RunID: runID, Log: log.With("stage", "webhook")}
+	webhooks := &results.Handler{Store: st, SigningKey: []byte(cfg.Idenfy.WebhookSigningKey), RunID: runID, Job: cfg.Job,
+		Log: log.With("stage", "webhook"), OnOutcome: m.webhookOutcome}
 	if cfg.Results.WebhookListen != "" {
 		// Bound before anything is spent: a port in use fails the run now, not after submitting.
 		ln, err := net.Listen("tcp", cfg.Results.WebhookListen)
@@ -120,15 +125,21 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		}
 		log.Info("webhook receiver listening", "addr", ln.Addr().String(), "path", cfg.Results.WebhookPath)
 		background = append(background, func(ctx context.Context) error {
-			if err := results.Serve(ctx, ln, cfg.Results.WebhookPath, webhooks, nil); err != nil {
+			if err := results.Serve(ctx, ln, cfg.Results.WebhookPath, webhooks, map[string]http.Handler{"/metrics": m.handler()}); err != nil {
 				return fmt.Errorf("webhook receiver: %w", err)
 			}
 			return nil
 		})
 	}
 	expectManual := cfg.Results.ExpectManualReview == nil || *cfg.Results.ExpectManualReview
-	poller := &results.Poller{Store: st, API: api, Job: cfg.Job, RunID: runID, PollAfter: cfg.Results.PollAfter,
-		MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller")}
+	// The poller's client does not retry: every /status and /data request counts
+	// against poll_max_per_hour, and a failed poll waits for the record's backoff.
+	pollAPI := idenfy.New(idenfy.Config{
+		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
+		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: limiter, Logger: log, HTTPClient: m.httpClient(), MaxRetries: -1,
+	})
+	poller := &results.Poller{Store: st, API: pollAPI, Job: cfg.Job, RunID: runID, PollAfter: cfg.Results.PollAfter,
+		MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller"), OnPoll: m.pollOutcome}
 	if cfg.Results.PollMaxPerHour > 0 {
 		background = append(background, poller.Run)
 	}
@@ -142,7 +153,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		Store: st, Job: cfg.Job, RunID: runID, Owner: runID,
 		Preparer:  preparer{p: &ingest.Preparer{Objects: objs, Options: normalizeOptions(cfg), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}},
 		Submitter: stage, Exporter: exporter{e: exp, st: st}, Log: log,
-		PrepareWorkers: cfg.Normalize.Workers, MaxDuration: cfg.Limits.MaxDuration, WaitForResults: cfg.Limits.WaitForResults,
+		PrepareWorkers: cfg.Normalize.Workers, MaxDuration: cfg.Limits.MaxDuration, WaitForResults: cfg.Limits.WaitForResults, Lease: cfg.Limits.Lease,
 		Background: background,
 	}
 	if prog != nil {

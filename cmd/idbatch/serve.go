@@ -2,11 +2,165 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/results"
+	"github.com/idbatch/idbatch/submit"
+	"github.com/idbatch/idbatch/submit/idenfy"
 )
 
-// runServe runs the webhook receiver long-lived (issue 6).
+// runServe runs the webhook receiver long-lived, writing into the job's
+// Store, for results that arrive after a batch has exited (or for every
+// result, when the scheduled runs set results.webhook_listen to "").
+//
+// It serves results.webhook_path (signed webhooks, see results.Handler),
+// /healthz (200 "ok" while the Store answers, 503 otherwise) and /metrics
+// (Prometheus). With -poll (the default, when results.poll_max_per_hour > 0)
+// it also runs the sparse poller for overdue results, within
+// results.poll_max_per_hour of this process: a scheduled run beside it polls
+// on its own budget, so set poll_max_per_hour to 0 in one of the two configs
+// to keep the account's polling at one budget.
+//
+// SIGINT/SIGTERM stops it gracefully: the listener closes, webhooks in
+// flight are answered (up to results.ShutdownTimeout), the poller stops, and
+// it exits 0.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-	return exitFatal, errors.New("serve is not built yet")
+	var cf commonFlags
+	fs := newFlagSet("serve", stderr, &cf)
+	listen := fs.String("listen", "", "address to listen on (overrides results.webhook_listen)")
+	poll := fs.Bool("poll", true, "also poll overdue results (results.poll_after, results.poll_max_per_hour)")
+	if err := parseFlags(fs, args); err != nil {
+		return exitUsage, err
+	}
+	cfg, err := loadConfig(cf)
+	if err != nil {
+		return exitFatal, err
+	}
+	if *listen != "" {
+		cfg.Results.WebhookListen = *listen
+	}
+	polling := *poll && cfg.Results.PollMaxPerHour > 0
+	if err := validateServe(cfg, polling); err != nil {
+		return exitFatal, err
+	}
+	log := newLogger(cfg.Log, stderr, false).With("job", cfg.Job, "command", "serve")
+
+	st, err := openStore(ctx, cfg.Store)
+	if err != nil {
+		return exitFatal, err
+	}
+	defer st.Close()
+
+	start := time.Now()
+	runID := newRunID(start)
+	limiter := submit.NewLimiter(cfg.Limits.RequestsPerHour, cfg.Limits.Burst)
+	m := newMetrics(st, cfg.Job, limiter)
+	webhooks := &results.Handler{Store: st, SigningKey: []byte(cfg.Idenfy.WebhookSigningKey), RunID: runID, Job: cfg.Job,
+		Log: log.With("stage", "webhook"), OnOutcome: m.webhookOutcome}
+
+	// Bound before the run is recorded: a port in use is a fatal config error.
+	ln, err := net.Listen("tcp", cfg.Results.WebhookListen)
+	if err != nil {
+		return exitFatal, fmt.Errorf("results.webhook_listen: %w", err)
+	}
+	if err := st.StartRun(ctx, pipeline.Run{ID: runID, Job: cfg.Job, Command: "serve", StartedAt: start}); err != nil {
+		ln.Close()
+		return exitFatal, fmt.Errorf("store: %w", err)
+	}
+	log.Info("webhook receiver listening", "addr", ln.Addr().String(), "path", cfg.Results.WebhookPath, "polling", polling, "run_id", runID)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		extra := map[string]http.Handler{"/metrics": m.handler(), "/healthz": storeHealth(st, cfg.Job)}
+		if err := results.Serve(gctx, ln, cfg.Results.WebhookPath, webhooks, extra); err != nil {
+			return fmt.Errorf("webhook receiver: %w", err)
+		}
+		return nil
+	})
+	if polling {
+		api := idenfy.New(idenfy.Config{
+			BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
+			ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: limiter, Logger: log,
+			HTTPClient: m.httpClient(), MaxRetries: -1, // every poll request counts against the budget; the record's backoff is the retry
+		})
+		expectManual := cfg.Results.ExpectManualReview == nil || *cfg.Results.ExpectManualReview
+		poller := &results.Poller{Store: st, API: api, Job: cfg.Job, RunID: runID, PollAfter: cfg.Results.PollAfter,
+			MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller"), OnPoll: m.pollOutcome}
+		g.Go(func() error { return poller.Run(gctx) })
+	}
+	runErr := g.Wait()
+	code := exitOK
+	if runErr != nil {
+		code = exitFatal
+	}
+	sum, _ := json.Marshal(map[string]any{"webhooks_received": webhooks.Received(), "seconds": time.Since(start).Seconds()})
+	if ferr := st.FinishRun(context.WithoutCancel(ctx), pipeline.Run{ID: runID, Job: cfg.Job, Command: "serve", StartedAt: start,
+		FinishedAt: time.Now(), ExitCode: code, Summary: sum}); ferr != nil {
+		log.Error("run not recorded", "err", ferr)
+	}
+	log.Info("webhook receiver stopped", "webhooks_received", webhooks.Received())
+	return code, runErr
+}
+
+// validateServe checks what serve needs; unlike run it needs no source and
+// no export destination.
+func validateServe(c Config, polling bool) error {
+	var errs []string
+	bad := func(field, msg string) { errs = append(errs, field+": "+msg) }
+	if c.Job == "" {
+		bad("job", "is required")
+	}
+	if !strings.HasPrefix(c.Store, "sqlite://") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		bad("store", "must start with sqlite:// or postgres://")
+	}
+	if c.Results.WebhookListen == "" {
+		bad("results.webhook_listen", "is empty (or pass -listen ADDR)")
+	}
+	if c.Results.WebhookPath == "" || c.Results.WebhookPath[0] != '/' {
+		bad("results.webhook_path", "must start with /")
+	}
+	if c.Idenfy.WebhookSigningKey == "" {
+		bad("idenfy.webhook_signing_key", "is empty: webhooks could not be verified")
+	}
+	if polling {
+		if c.Idenfy.BaseURL == "" {
+			bad("idenfy.base_url", "is required for polling (or pass -poll=false)")
+		}
+		if c.Idenfy.APIKey == "" || c.Idenfy.APISecret == "" {
+			bad("idenfy.api_key, idenfy.api_secret", "are required for polling (or pass -poll=false)")
+		}
+		if c.Limits.RequestsPerHour <= 0 || c.Limits.Burst < 1 {
+			bad("limits", "requests_per_hour must be > 0 and burst >= 1")
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New("invalid config:\n  " + strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+// storeHealth answers 200 while the Store answers, 503 otherwise (a webhook
+// would then get a 500).
+func storeHealth(st recordCounter, job string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if _, err := st.Counts(ctx, job); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "store unavailable\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
 }

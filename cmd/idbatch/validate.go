@@ -5,15 +5,30 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/pipeline"
 )
 
-// runValidate is the dry run: read the manifest, fetch and normalize every
-// image, report rejections and the API calls and time a real run would need.
-// It makes no API call and writes nothing to the Store.
+// callsPerRecord is what a run spends on a ready record: /token and
+// /process.
+const callsPerRecord = 2
+
+// validateReport is what a dry run found.
+type validateReport struct {
+	Records, Ready, Infra int
+	ByReason              map[string]int
+}
+
+// runValidate is the dry run: read the manifest (or listing), fetch and
+// normalize every image as a run would, and report the rejections by
+// reason, the API calls a run needs and the time they take at
+// limits.requests_per_hour. It makes no API call (no credentials are
+// needed) and writes nothing to the Store or to disk.
 func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	var cf commonFlags
 	fs := newFlagSet("validate", stderr, &cf)
@@ -31,59 +46,128 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	if err != nil {
 		return exitFatal, err
 	}
-	if cfg.Source.Manifest == "" {
-		return exitFatal, fmt.Errorf("validate reads source.manifest; listing sources are validated by 'run'")
+
+	objs := &ingest.Objects{S3: s3c, MaxBytes: cfg.Source.S3.MaxObjectBytes}
+	var source func(fn func(pipeline.Record) error) error
+	if cfg.Source.Manifest != "" {
+		m, err := ingest.OpenManifest(ctx, cfg.Source.Manifest, s3c)
+		if err != nil {
+			return exitFatal, fmt.Errorf("manifest: %w", err)
+		}
+		defer m.Close()
+		objs.BaseBucket, objs.BaseDir = m.BaseBucket, m.BaseDir
+		source = func(fn func(pipeline.Record) error) error { return m.Read(cfg.Job, fn) }
+	} else {
+		l := cfg.Source.List
+		opts := ingest.ListOptions{Prefix: l.Prefix, Template: l.Template, Country: l.Country, DocumentType: l.DocumentType}
+		source = func(fn func(pipeline.Record) error) error { return ingest.List(ctx, s3c, opts, cfg.Job, fn) }
 	}
-	m, err := ingest.OpenManifest(ctx, cfg.Source.Manifest, s3c)
-	if err != nil {
-		return exitFatal, err
-	}
-	defer m.Body.Close()
-	objs := &ingest.Objects{S3: s3c, BaseBucket: m.BaseBucket, BaseDir: m.BaseDir, MaxBytes: cfg.Source.S3.MaxObjectBytes}
 	prep := &ingest.Preparer{Objects: objs, Options: normalizeOptions(cfg), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}
-	reasons := map[string]int{}
-	var ok, total, infra int
-	err = ingest.ReadManifest(m.Body, m.Format, cfg.Job, func(rec pipeline.Record) error {
-		total++
-		if rec.State == pipeline.StateRejected {
-			reasons[rec.RejectReason]++
-			return nil
-		}
-		_, err := prep.Prepare(ctx, rec)
-		switch code := pipeline.RejectCode(err); {
-		case err == nil:
-			ok++
-		case code != "":
-			reasons[code]++
-		default:
-			infra++
-			fmt.Fprintf(stderr, "line %d: %v\n", rec.Line, err)
-		}
-		if total%100 == 0 && isTerminal(stderr) {
-			fmt.Fprintf(stderr, "\r\033[Kvalidated %d records", total)
-		}
-		return ctx.Err()
-	})
-	if isTerminal(stderr) {
-		fmt.Fprintln(stderr)
-	}
+
+	rep, err := validateRecords(ctx, source, prep, max(1, cfg.Normalize.Workers), stderr)
 	if err != nil {
 		return exitFatal, err
 	}
-	calls := 2 * ok
-	dur := time.Duration(float64(calls) / cfg.Limits.RequestsPerHour * float64(time.Hour))
-	fmt.Fprintf(stdout, "records: %d; ready to submit: %d; rejected: %d; fetch errors: %d\n", total, ok, total-ok-infra, infra)
-	keys := make([]string, 0, len(reasons))
-	for k := range reasons {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(stdout, "  %-24s %d\n", k, reasons[k])
-	}
-	fmt.Fprintf(stdout, "API calls a run needs: %d (token + process per record), about %s at %.0f requests/hour\n", calls, dur.Round(time.Second), cfg.Limits.RequestsPerHour)
-	if infra > 0 {
-		return exitFatal, fmt.Errorf("%d records could not be fetched (see above)", infra)
+	printValidateReport(stdout, rep, cfg.Limits.RequestsPerHour, cfg.Limits.MaxSubmissions)
+	if rep.Infra > 0 {
+		return exitFatal, fmt.Errorf("%d records could not be fetched (see above); a run would retry them", rep.Infra)
 	}
 	return exitOK, nil
+}
+
+// validateRecords prepares every record of source with workers
+// goroutines. Records the source already rejected are counted, not
+// fetched. An infrastructure error is reported on stderr by line (never by
+// client id or key) and counted.
+func validateRecords(ctx context.Context, source func(fn func(pipeline.Record) error) error, prep *ingest.Preparer, workers int, stderr io.Writer) (validateReport, error) {
+	rep := validateReport{ByReason: map[string]int{}}
+	var mu sync.Mutex
+	tty := isTerminal(stderr)
+	count := func(code string, infraErr error, rec pipeline.Record) {
+		mu.Lock()
+		defer mu.Unlock()
+		rep.Records++
+		switch {
+		case infraErr != nil:
+			rep.Infra++
+			where := fmt.Sprintf("line %d", rec.Line)
+			if rec.Line == 0 {
+				where = "record " + pipeline.RefFor(rec.Job, rec.Key)[:12]
+			}
+			fmt.Fprintf(stderr, "%s: %v\n", where, infraErr)
+		case code != "":
+			rep.ByReason[code]++
+		default:
+			rep.Ready++
+		}
+		if tty && rep.Records%100 == 0 {
+			fmt.Fprintf(stderr, "\r\033[Kvalidated %d records", rep.Records)
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	recs := make(chan pipeline.Record, workers)
+	g.Go(func() error {
+		defer close(recs)
+		return source(func(rec pipeline.Record) error {
+			if rec.State == pipeline.StateRejected {
+				count(rec.RejectReason, nil, rec)
+				return nil
+			}
+			select {
+			case recs <- rec:
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		})
+	})
+	for range workers {
+		g.Go(func() error {
+			for rec := range recs {
+				_, err := prep.Prepare(gctx, rec)
+				if err != nil && gctx.Err() != nil {
+					return gctx.Err()
+				}
+				code := pipeline.RejectCode(err)
+				if code != "" {
+					err = nil
+				}
+				count(code, err, rec)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	if tty {
+		fmt.Fprintln(stderr)
+	}
+	return rep, err
+}
+
+func printValidateReport(w io.Writer, rep validateReport, perHour float64, maxSubmissions int) {
+	rejected := 0
+	for _, n := range rep.ByReason {
+		rejected += n
+	}
+	fmt.Fprintf(w, "records: %d; ready to submit: %d; rejected: %d; fetch errors: %d\n", rep.Records, rep.Ready, rejected, rep.Infra)
+	if rejected > 0 {
+		fmt.Fprintln(w, "rejected by reason:")
+		keys := make([]string, 0, len(rep.ByReason))
+		for k := range rep.ByReason {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "  %-24s %d\n", k, rep.ByReason[k])
+		}
+	}
+	calls := callsPerRecord * rep.Ready
+	dur := time.Duration(float64(calls) / perHour * float64(time.Hour)).Round(time.Second)
+	fmt.Fprintf(w, "API calls a run needs: %d (token + process per ready record)\n", calls)
+	fmt.Fprintf(w, "time at %.0f requests/hour: %s (%.0f records/hour)\n", perHour, dur, perHour/callsPerRecord)
+	if maxSubmissions > 0 && rep.Ready > maxSubmissions {
+		fmt.Fprintf(w, "limits.max_submissions %d: %d runs\n", maxSubmissions, (rep.Ready+maxSubmissions-1)/maxSubmissions)
+	}
+	fmt.Fprintln(w, "no API call was made")
 }

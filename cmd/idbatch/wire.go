@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/pipeline/pgstore"
 	"github.com/idbatch/idbatch/pipeline/sqlitestore"
 )
 
@@ -72,8 +72,12 @@ func openStore(ctx context.Context, dsn string) (pipeline.Store, error) {
 			}
 		}
 		return sqlitestore.OpenDSN(ctx, dsn)
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return nil, errors.New("store: PostgreSQL is not available in this build yet; use sqlite://")
+	case pgstore.IsDSN(dsn):
+		st, err := pgstore.Open(ctx, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("store %s: %w", redactDSN(dsn), err)
+		}
+		return st, nil
 	}
 	return nil, fmt.Errorf("store: unknown DSN scheme in %q", redactDSN(dsn))
 }

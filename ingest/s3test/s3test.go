@@ -10,12 +10,17 @@ package s3test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -106,5 +111,82 @@ func (s *Server) MkBucket(t testing.TB, name string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Join(s.Dir, name), 0o755); err != nil {
 		t.Fatal(fmt.Errorf("bucket %s: %w", name, err))
+	}
+}
+
+// Proxy is a reverse proxy on loopback in front of a Server, for faults the
+// server will not produce by itself (503 SlowDown) and for counting
+// requests. Requests keep their Host header, so SigV4 signatures made for
+// the proxy's address verify at the server.
+type Proxy struct {
+	Endpoint string // http://127.0.0.1:PORT, to give the S3 client
+	// Fault, when set, sees every request first: a non-zero status answers
+	// it with that status and an S3 XML error of the given code instead of
+	// forwarding it. It is called from several goroutines.
+	Fault func(r *http.Request) (status int, code string)
+
+	requests, faults, bodyBytes atomic.Int64
+}
+
+// Requests is the number of requests the proxy received; Faults how many
+// of them it answered itself; BodyBytes the response body bytes it
+// forwarded from the server.
+func (p *Proxy) Requests() int64  { return p.requests.Load() }
+func (p *Proxy) Faults() int64    { return p.faults.Load() }
+func (p *Proxy) BodyBytes() int64 { return p.bodyBytes.Load() }
+
+// Proxy starts a reverse proxy in front of s for the duration of the test.
+func (s *Server) Proxy(t testing.TB) *Proxy {
+	t.Helper()
+	target, err := url.Parse(s.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{}
+	rp := httputil.NewSingleHostReverseProxy(target) // keeps the Host header
+	rp.ModifyResponse = func(resp *http.Response) error {
+		resp.Body = &countingBody{ReadCloser: resp.Body, n: &p.bodyBytes}
+		return nil
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.requests.Add(1)
+		if p.Fault != nil {
+			if status, code := p.Fault(r); status != 0 {
+				p.faults.Add(1)
+				w.Header().Set("Content-Type", "application/xml")
+				w.WriteHeader(status)
+				fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>injected by s3test.Proxy</Message><RequestId>s3test</RequestId></Error>`, code)
+				return
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	p.Endpoint = srv.URL
+	return p
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingBody) Read(b []byte) (int, error) {
+	n, err := c.ReadCloser.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// Put writes an object straight into the posix backend (a file under the
+// bucket's directory), which is much faster than PutObject for thousands
+// of objects; the server lists and serves it like any other.
+func (s *Server) Put(t testing.TB, bucket, key string, data []byte) {
+	t.Helper()
+	p := filepath.Join(s.Dir, bucket, filepath.FromSlash(key))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -54,38 +54,20 @@ func BenchmarkReload(b *testing.B) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
 }
 
-// BenchmarkClaimTransition claims 100 pending records and moves each to
-// tokening, one transition (one commit) each; reports transitions/s.
+// BenchmarkClaimTransition: the submit path's share of the Store (claim,
+// then pending→tokening→tokened→submitted, a commit each, fsynced), with 4
+// concurrent workers; compared with the API's 10,000 requests/hour.
 func BenchmarkClaimTransition(b *testing.B) {
-	ctx := context.Background()
-	s := openTemp(b)
-	loaded := 0
-	moved := 0
-	now := storetest.T0
-	b.ResetTimer()
-	for b.Loop() {
-		if moved+100 > loaded {
-			b.StopTimer()
-			if _, err := s.Load(ctx, "bench", storetest.Records("bench", loaded, 10000), now); err != nil {
-				b.Fatal(err)
-			}
-			loaded += 10000
-			b.StartTimer()
-		}
-		recs, err := s.Claim(ctx, pipeline.ClaimRequest{Job: "bench", States: []pipeline.State{pipeline.StatePending},
-			Owner: "bench", Limit: 100, Lease: time.Minute, Now: now})
-		if err != nil || len(recs) != 100 {
-			b.Fatalf("claimed %d: %v", len(recs), err)
-		}
-		for _, r := range recs {
-			if err := s.Transition(ctx, pipeline.Transition{ID: r.ID, From: pipeline.StatePending, Version: r.Version,
-				To: pipeline.StateTokening, Now: now, Patch: pipeline.Patch{IntentAt: &now}}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		moved += len(recs)
-	}
-	b.ReportMetric(float64(moved)/b.Elapsed().Seconds(), "transitions/s")
+	storetest.BenchClaimTransition(b, openTemp(b), 4)
+}
+
+// BenchmarkLoadManifest streams a generated manifest of 1,000,000 rows
+// (IDBATCH_BENCH_ROWS) through ingest.ReadManifest into Load in batches of
+// 10,000, as idbatch run does; reports rows/s and peak RSS. Run it alone:
+//
+//	go test -run '^$' -bench LoadManifest -benchtime 1x ./pipeline/sqlitestore
+func BenchmarkLoadManifest(b *testing.B) {
+	storetest.BenchLoadManifest(b, func(b *testing.B) pipeline.Store { return openTemp(b) })
 }
 
 // BenchmarkClaimDeep claims from a job whose first 200,000 records are

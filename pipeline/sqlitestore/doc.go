@@ -45,7 +45,8 @@
 // # Schema
 //
 // Migrations are embedded (migrations/NNNN_name.sql) and applied in order, in
-// one transaction, recording each version in schema_migrations; reopening
+// one transaction (TestMigrateFromPreviousVersion opens a database holding
+// records at the previous version), recording each version in schema_migrations; reopening
 // applies nothing. A database that records a version this binary does not
 // know (written by a newer idbatch) is refused.
 //
@@ -66,6 +67,8 @@
 //     several states runs one such scan per state and merges them.
 //   - (job, id) WHERE exported_at IS NULL AND state IN (final, rejected,
 //     failed): the records waiting for export, for List with NotExported.
+//   - (job, submitted_at) WHERE state = 'submitted' (migration 0002): results
+//     awaiting, by submission time, for overdue results.
 //
 // Table runs holds one row per pipeline.Run, Summary as a BLOB.
 //

@@ -298,7 +298,8 @@ func cmpInt64(a, b int64) int {
 // returns an error wrapping pipeline.ErrConflict if the record is not in
 // t.From (or not at t.Version, when non-zero), and one wrapping
 // pipeline.ErrNotFound if there is no record t.ID. Setting a scanRef that
-// another record holds fails (unique index) and changes nothing. A zero t.Now
+// another record holds fails with pipeline.ErrScanRefTaken (unique index)
+// and changes nothing. A zero t.Now
 // means the wall clock.
 func (s *Store) Transition(ctx context.Context, t pipeline.Transition) error {
 	if !validState(t.From) || !validState(t.To) {
@@ -382,6 +383,9 @@ func (s *Store) Transition(ctx context.Context, t pipeline.Transition) error {
 
 	err := func() error {
 		res, err := s.exec(ctx, query, args...)
+		if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed: records.scan_ref") {
+			return pipeline.ErrScanRefTaken
+		}
 		if err != nil {
 			return err
 		}

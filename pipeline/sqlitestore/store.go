@@ -29,6 +29,8 @@ const Scheme = "sqlite://"
 
 // options are the settings Open fixes; tests may relax them.
 type options struct {
+	// upTo, if > 0, is the last migration applied (tests of migrations).
+	upTo int
 	// synchronous is PRAGMA synchronous of every connection, and
 	// loadSynchronous the one a Load transaction runs with; see the
 	// package documentation.
@@ -359,7 +361,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		now := time.Now().UnixMicro()
 		for _, m := range ms {
-			if applied[m.version] {
+			if applied[m.version] || (s.opts.upTo > 0 && m.version > s.opts.upTo) {
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {

@@ -80,6 +80,8 @@ func Run(t *testing.T, open func(t *testing.T) pipeline.Store) {
 		{"MarkExported", testMarkExported},
 		{"Counts", testCounts},
 		{"Runs", testRuns},
+		{"ResultNeverBackwards", testResultNeverBackwards},
+		{"IntentsAndOrphans", testIntentsAndOrphans},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -790,6 +792,9 @@ func testScanRefUnique(t *testing.T, s pipeline.Store) {
 	err := s.Transition(ctx, pipeline.Transition{ID: all[1].ID, From: pipeline.StatePending, To: pipeline.StateTokened, Now: T0, Patch: pipeline.Patch{ScanRef: &scan}})
 	if err == nil {
 		t.Fatal("two records hold the same scanRef")
+	}
+	if !errors.Is(err, pipeline.ErrScanRefTaken) || errors.Is(err, pipeline.ErrConflict) {
+		t.Errorf("a scanRef held by another record: %v, want ErrScanRefTaken", err)
 	}
 	if got := mustGet(t, s, all[1].ID); !reflect.DeepEqual(got, all[1]) {
 		t.Errorf("the refused transition changed the record")

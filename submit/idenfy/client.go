@@ -23,7 +23,10 @@ import (
 )
 
 // Limiter paces requests. The client calls Wait before every HTTP attempt
-// (retries included) and Throttled after every 429 / TOO_MANY_REQUESTS.
+// (retries included) and Throttled after every 429 / TOO_MANY_REQUESTS. If
+// the Limiter also has a method Succeeded(), the client calls it after every
+// answer that is not a 429 (adaptive limiters use it to measure the rate
+// the server accepts).
 type Limiter interface {
 	Wait(ctx context.Context) error     // called before every HTTP request
 	Throttled(retryAfter time.Duration) // called after each 429/TOO_MANY_REQUESTS (retryAfter 0 if no Retry-After header)
@@ -397,10 +400,14 @@ func (c *Client) do(ctx context.Context, path string, idempotent bool, body []by
 			continue
 		}
 		if status >= 200 && status < 300 {
+			c.succeeded()
 			log.Debug("idenfy: call done", logHTTPStatus, status, logDuration, time.Since(start))
 			return status, resp, nil
 		}
 		ae := parseAPIError(path, status, header, resp)
+		if !ae.Throttled() {
+			c.succeeded()
+		}
 		log = log.With(logHTTPStatus, status, logIdentifier, ae.Identifier)
 		switch {
 		case ae.Throttled():
@@ -437,6 +444,14 @@ func (c *Client) do(ctx context.Context, path string, idempotent bool, body []by
 			log.Debug("idenfy: call refused", logDuration, time.Since(start))
 			return 0, nil, ae
 		}
+	}
+}
+
+// succeeded tells the limiter, if it wants to know, that a request got an
+// answer other than 429.
+func (c *Client) succeeded() {
+	if s, ok := c.lim.(interface{ Succeeded() }); ok {
+		s.Succeeded()
 	}
 }
 

@@ -47,11 +47,19 @@
 //
 // # Test hooks
 //
-// Charges, Requests and Verifications return snapshots. InjectFault makes
-// the next request(s) to a path fail: answer a status, close the connection
-// without handling the request, or handle it and then close the connection
-// (a call that took effect but whose answer was lost). RateLimit, TokenLimit
-// and ConflictOnActiveClient switch on 429, out-of-credits and 409 answers.
+// Charges, Requests, Verifications and Stats return snapshots. InjectFault
+// makes the next request(s) to a path fail: answer a status, close the
+// connection without handling the request, or handle it and then close the
+// connection (a call that took effect but whose answer was lost). RateLimit
+// (per RateWindow, default an hour, with RateBurst), TokenLimit and
+// ConflictOnActiveClient switch on 429, out-of-credits and 409 answers.
+//
+// Random faults, each a rate (0 = off) drawn from a generator seeded with
+// FaultSeed: ServerErrorRate (500 INTERNAL_ERROR, no effect), Latency (added
+// to every answer), ProcessAnswerLostRate (/process applied, connection
+// closed), PhotoRejectRate (/process 200 with a message, token spent),
+// WebhookDuplicateRate, WebhookReorderRate (manual before automatic) and
+// WebhookDropRate (never delivered; /status still completes by time).
 //
 // Close cancels every timer and delivery and waits for the goroutines.
 package idenfytest

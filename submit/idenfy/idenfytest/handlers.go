@@ -359,7 +359,7 @@ func (s *Server) handleProcess(w http.ResponseWriter, r *http.Request, body map[
 	if !f.failed() && !slices.Contains(processDocs, docType) {
 		f.fail(idenfy.IdentifierBadValue, "Field 'documentType' must be one of %s.", strings.Join(processDocs, ", "))
 	}
-	f.boolean("skipAnalysis")
+	skipAnalysis := f.boolean("skipAnalysis")
 	var images map[string]json.RawMessage
 	if !f.failed() {
 		if !f.present("images") {
@@ -420,6 +420,16 @@ func (s *Server) handleProcess(w http.ResponseWriter, r *http.Request, body map[
 		v.expiryTimer.Stop()
 	}
 	delete(s.byToken, token)
+	if !skipAnalysis && s.rollLocked(s.opts.PhotoRejectRate) {
+		// Photo validation failed at upload: the token is spent, nothing is
+		// processed or charged, no result will come.
+		v.photoRejected = true
+		s.stats.PhotosRejected++
+		s.mu.Unlock()
+		s.log.Debug("idenfytest: fault: photo rejected", "scan_ref", v.scanRef)
+		writeError(w, http.StatusOK, idenfy.IdentifierValidationError, MessagePhotoRejected)
+		return
+	}
 	v.processedAt = now
 	v.country, v.documentType, v.sides = country, docType, sides
 	v.decision = Decide(v.clientID, country, docType)
@@ -431,11 +441,17 @@ func (s *Server) handleProcess(w http.ResponseWriter, r *http.Request, body map[
 	s.processes++
 	s.perClient[v.clientID].Processes++
 	wall := time.Now()
-	if s.opts.ManualReview {
+	switch {
+	case s.opts.ManualReview && s.targetLocked(v) != "" && s.rollLocked(s.opts.WebhookReorderRate):
+		s.stats.WebhooksReordered++
+		s.scheduleLocked(v,
+			step{due: wall.Add(s.opts.ManualDelay), phase: phaseManual, final: true},
+			step{due: wall.Add(s.opts.ManualDelay), phase: phaseAuto, final: false})
+	case s.opts.ManualReview:
 		s.scheduleLocked(v,
 			step{due: wall.Add(s.opts.AutoDelay), phase: phaseAuto, final: false},
 			step{due: wall.Add(s.opts.ManualDelay), phase: phaseManual, final: true})
-	} else {
+	default:
 		s.scheduleLocked(v, step{due: wall.Add(s.opts.AutoDelay), phase: phaseAuto, final: true})
 	}
 	s.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"mime"
 	"net"
 	"net/http"
@@ -32,6 +33,12 @@ const (
 	DefaultMaxRequestBytes = 20_000_000
 	DefaultExpiryTime      = 3600 // seconds
 )
+
+// MessagePhotoRejected is the message of a /process answered 200 because
+// photo validation failed (PhotoRejectRate). The real body is not
+// documented; the sandbox sends the standard error body with identifier
+// VALIDATION_ERROR.
+const MessagePhotoRejected = "Document was not detected."
 
 // Options configures a Server. The zero value is valid: default keys, no
 // webhook delivery, automatic results only (ManualReview false).
@@ -76,11 +83,46 @@ type Options struct {
 	WebhookRetryInterval time.Duration
 	WebhookTimeout       time.Duration
 
-	// RateLimit, if > 0, is the requests per second allowed over all API
-	// endpoints (token bucket of RateBurst, default ceil(RateLimit)); above
-	// it the answer is 429 TOO_MANY_REQUESTS with Retry-After in whole seconds.
-	RateLimit float64
-	RateBurst int
+	// RateLimit, if > 0, is the number of requests allowed per RateWindow
+	// (default one hour, iDenfy's documented unit: 10,000 per hour) over all
+	// API endpoints. It is a token bucket refilled at RateLimit/RateWindow
+	// holding at most RateBurst requests (default: one second's worth, at
+	// least 1). Above it the answer is 429 TOO_MANY_REQUESTS with the
+	// standard error body and Retry-After in whole seconds (at least 1).
+	// Scaled example: RateLimit 36000 per hour = 10/s; RateLimit 100 with
+	// RateWindow time.Second = 100/s.
+	RateLimit  float64
+	RateWindow time.Duration
+	RateBurst  int
+
+	// Fault rates, each a probability in [0, 1] applied independently per
+	// request or per callback; 0 = off. FaultSeed seeds the draws, so a test
+	// that sends its requests one after the other sees the same faults on
+	// every run. Faults queued with InjectFault take precedence over these.
+	FaultSeed int64
+	// ServerErrorRate: any API request is answered 500 with the standard
+	// body, identifier INTERNAL_ERROR, without being handled (no effect).
+	ServerErrorRate float64
+	// Latency is added to every API answer (before it is handled).
+	Latency time.Duration
+	// ProcessAnswerLostRate: a /process is handled (charged, token consumed
+	// when accepted), then the connection is closed without an answer.
+	ProcessAnswerLostRate float64
+	// PhotoRejectRate: a valid /process without skipAnalysis: true is
+	// answered 200 with the error body "Document was not detected." (photo
+	// validation): the token is consumed, no process is charged, no result
+	// will come, and /status says EXPIRED.
+	PhotoRejectRate float64
+	// WebhookDuplicateRate: a callback is delivered a second time right
+	// after it was delivered successfully.
+	WebhookDuplicateRate float64
+	// WebhookReorderRate: with ManualReview, the manual (final) callback of a
+	// verification is delivered before its automatic one (both at the manual
+	// result's time).
+	WebhookReorderRate float64
+	// WebhookDropRate: a callback is never delivered (not even attempted or
+	// retried). /status still completes by time, so polling alone can finish.
+	WebhookDropRate float64
 
 	// TokenLimit, if > 0, is the number of tokens the account can pay for;
 	// the next /token answers 400 PERMISSIONS_ERROR "Partner reached token limit.".
@@ -146,9 +188,28 @@ func (o *Options) fill() {
 	if o.WebhookTimeout <= 0 {
 		o.WebhookTimeout = 10 * time.Second
 	}
-	if o.RateLimit > 0 && o.RateBurst <= 0 {
-		o.RateBurst = int(math.Ceil(o.RateLimit))
+	if o.RateWindow <= 0 {
+		o.RateWindow = time.Hour
 	}
+	if o.RateLimit > 0 && o.RateBurst <= 0 {
+		o.RateBurst = max(1, int(math.Ceil(o.ratePerSecond())))
+	}
+}
+
+// ratePerSecond is the refill rate of the rate-limit bucket.
+func (o *Options) ratePerSecond() float64 {
+	return o.RateLimit / o.RateWindow.Seconds()
+}
+
+// Stats counts what the sandbox did to its clients (see Server.Stats).
+type Stats struct {
+	Throttled          int // requests answered 429 by the rate limit
+	ServerErrors       int // requests answered 500 by ServerErrorRate
+	AnswersLost        int // /process handled, then the connection closed (ProcessAnswerLostRate)
+	PhotosRejected     int // /process answered 200 with a message (PhotoRejectRate)
+	WebhooksDuplicated int // callbacks delivered a second time
+	WebhooksReordered  int // verifications whose manual callback was sent first
+	WebhooksDropped    int // callbacks never sent
 }
 
 // Fault is a failure injected into the next request to a path (see
@@ -197,6 +258,7 @@ type Verification struct {
 	Final                          bool   // no further result will come
 	Dummy                          bool   // created with dummyStatus
 	Processed                      bool   // /process accepted
+	PhotoRejected                  bool   // /process answered 200 with a message (token spent)
 	Country, DocumentType          string // as sent to /process
 	Sides                          []string
 	Decision                       Decision // zero until processed (or dummy)
@@ -230,6 +292,8 @@ type Server struct {
 	faults    map[string][]Fault
 	bucket    float64
 	bucketAt  time.Time
+	rng       *rand.Rand // fault draws, seeded by Options.FaultSeed
+	stats     Stats
 }
 
 // New returns a Server for opts (zero fields take their defaults).
@@ -250,6 +314,7 @@ func New(opts Options) *Server {
 		faults:    make(map[string][]Fault),
 		bucket:    float64(opts.RateBurst),
 		bucketAt:  time.Now(),
+		rng:       rand.New(rand.NewPCG(uint64(opts.FaultSeed), 0x1de9f7)),
 	}
 	return s
 }
@@ -338,6 +403,18 @@ func (s *Server) Charges() Charges {
 	return c
 }
 
+// Stats returns a snapshot of the fault and throttling counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// rollLocked draws one fault with probability p (never when p <= 0).
+func (s *Server) rollLocked(p float64) bool {
+	return p > 0 && s.rng.Float64() < p
+}
+
 // Requests returns how many requests each API path received (all of them:
 // refused, throttled and faulted ones included).
 func (s *Server) Requests() map[string]int {
@@ -367,6 +444,7 @@ func (s *Server) Verifications() []Verification {
 			Final:             s.finalLocked(v, ph),
 			Dummy:             v.dummy,
 			Processed:         !v.processedAt.IsZero(),
+			PhotoRejected:     v.photoRejected,
 			Country:           v.country,
 			DocumentType:      v.documentType,
 			Sides:             slices.Clone(v.sides),
@@ -413,7 +491,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests[path]++
 	f, faulted := s.takeFaultLocked(path)
+	if !faulted {
+		switch {
+		case s.rollLocked(s.opts.ServerErrorRate):
+			f, faulted = Fault{Status: http.StatusInternalServerError, Identifier: idenfy.IdentifierInternalError,
+				Message: "Internal server error."}, true
+			s.stats.ServerErrors++
+		case path == idenfy.PathProcess && s.rollLocked(s.opts.ProcessAnswerLostRate):
+			f, faulted = Fault{DropAfterApply: true}, true
+			s.stats.AnswersLost++
+		}
+	}
 	s.mu.Unlock()
+	if s.opts.Latency > 0 {
+		t := time.NewTimer(s.opts.Latency)
+		select {
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 
 	if faulted {
 		if f.Delay > 0 {
@@ -468,7 +566,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, path string,
 		return
 	}
 	if wait, ok := s.allow(); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 		writeError(w, http.StatusTooManyRequests, idenfy.IdentifierTooManyRequests, "Requests per hour limit has been reached.")
 		return
 	}
@@ -524,13 +622,15 @@ func (s *Server) allow() (time.Duration, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
-	s.bucket = min(float64(s.opts.RateBurst), s.bucket+now.Sub(s.bucketAt).Seconds()*s.opts.RateLimit)
+	perSec := s.opts.ratePerSecond()
+	s.bucket = min(float64(s.opts.RateBurst), s.bucket+now.Sub(s.bucketAt).Seconds()*perSec)
 	s.bucketAt = now
 	if s.bucket >= 1 {
 		s.bucket--
 		return 0, true
 	}
-	return time.Duration((1 - s.bucket) / s.opts.RateLimit * float64(time.Second)), false
+	s.stats.Throttled++
+	return time.Duration((1 - s.bucket) / perSec * float64(time.Second)), false
 }
 
 func (s *Server) takeFaultLocked(path string) (Fault, bool) {

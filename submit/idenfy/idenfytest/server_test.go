@@ -737,7 +737,7 @@ func (l *recLimiter) Throttled(d time.Duration) {
 
 func TestRateLimitTokenLimitConflict(t *testing.T) {
 	ctx := context.Background()
-	_, _, base := start(t, idenfytest.Options{RateLimit: 0.5, RateBurst: 1})
+	_, _, base := start(t, idenfytest.Options{RateLimit: 1, RateWindow: 2 * time.Second, RateBurst: 1})
 	lim := &recLimiter{}
 	c := idenfy.New(idenfy.Config{BaseURL: base, APIKey: idenfytest.DefaultAPIKey, APISecret: idenfytest.DefaultAPISecret, MaxRetries: -1, Limiter: lim})
 	if _, err := c.CreateToken(ctx, idenfy.TokenRequest{ClientID: "a"}); err != nil {

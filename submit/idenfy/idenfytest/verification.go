@@ -40,6 +40,7 @@ type verification struct {
 	autoAt, manualAt         time.Time // when the results exist; zero = no such result (yet)
 	expiredDummy             bool      // dummyStatus EXPIRED
 	deleted                  bool
+	photoRejected            bool // /process answered 200 with a message: token spent, no result
 	delivered, failed        int
 	lastWebhookError         string
 	queue                    []step // callbacks waiting to be delivered, in order
@@ -69,7 +70,7 @@ func (s *Server) phaseLocked(v *verification, now time.Time) phase {
 	switch {
 	case v.deleted:
 		return phaseDeleted
-	case v.expiredDummy:
+	case v.expiredDummy, v.photoRejected:
 		return phaseExpired
 	case v.autoAt.IsZero():
 		if !now.Before(v.expiresAt) {
@@ -310,20 +311,36 @@ func (s *Server) deliverLoop(v *verification) {
 			}
 		}
 		s.mu.Lock()
+		if s.rollLocked(s.opts.WebhookDropRate) {
+			s.stats.WebhooksDropped++
+			s.mu.Unlock()
+			s.log.Debug("idenfytest: fault: webhook dropped", "scan_ref", v.scanRef, "final", st.final)
+			continue
+		}
 		payload := s.webhookLocked(v, st.phase, st.final)
 		target := s.targetLocked(v)
 		s.mu.Unlock()
-		s.deliver(v, target, payload)
+		if s.deliver(v, target, payload) {
+			s.mu.Lock()
+			dup := s.rollLocked(s.opts.WebhookDuplicateRate)
+			if dup {
+				s.stats.WebhooksDuplicated++
+			}
+			s.mu.Unlock()
+			if dup {
+				s.deliver(v, target, payload)
+			}
+		}
 	}
 }
 
 // deliver POSTs one signed callback, retrying like iDenfy on a non-2xx
-// answer or a network error.
-func (s *Server) deliver(v *verification, target string, payload idenfy.Webhook) {
+// answer or a network error. It reports whether the callback was delivered.
+func (s *Server) deliver(v *verification, target string, payload idenfy.Webhook) bool {
 	body, err := json.Marshal(payload)
 	if err != nil {
 		s.log.Error("idenfytest: encode webhook", "error", err)
-		return
+		return false
 	}
 	sig := idenfy.Sign([]byte(s.opts.SigningKey), body)
 	var lastErr string
@@ -333,20 +350,20 @@ func (s *Server) deliver(v *verification, target string, payload idenfy.Webhook)
 			select {
 			case <-s.ctx.Done():
 				t.Stop()
-				return
+				return false
 			case <-t.C:
 			}
 		}
 		lastErr = s.post(s.ctx, target, body, sig)
 		if s.ctx.Err() != nil {
-			return
+			return false
 		}
 		if lastErr == "" {
 			s.mu.Lock()
 			v.delivered++
 			s.mu.Unlock()
 			s.log.Debug("idenfytest: webhook delivered", "scan_ref", payload.ScanRef, "final", payload.Final, "attempt", attempt+1)
-			return
+			return true
 		}
 		s.log.Debug("idenfytest: webhook attempt failed", "scan_ref", payload.ScanRef, "attempt", attempt+1, "error", lastErr)
 	}
@@ -355,6 +372,7 @@ func (s *Server) deliver(v *verification, target string, payload idenfy.Webhook)
 	v.lastWebhookError = lastErr
 	s.mu.Unlock()
 	s.log.Warn("idenfytest: webhook delivery failed, giving up", "scan_ref", payload.ScanRef, "final", payload.Final, "error", lastErr)
+	return false
 }
 
 // post sends one attempt and returns "" on a 2xx answer, else what went wrong.

@@ -1,0 +1,471 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/idbatch/idbatch/export/exporttest"
+	"github.com/idbatch/idbatch/ingest/sample"
+	"github.com/idbatch/idbatch/submit/idenfy"
+	"github.com/idbatch/idbatch/submit/idenfy/idenfytest"
+)
+
+// The result-collection tests run `idbatch run` against the sandbox with a
+// local manifest, local images and a local export, so they stay fast.
+
+const resultsJob = "rx"
+
+// resultsManifest writes a small set of records into dir — images and a CSV
+// manifest with relative paths — and returns the records and the manifest's
+// path. Drawing sample images is slow under -race, so 3 generated samples
+// lend their images to resultsRecords records with their own client ids
+// (the sandbox decides by client id, so the outcomes still vary).
+func resultsManifest(t *testing.T, dir string) ([]sample.Sample, string) {
+	t.Helper()
+	set := sample.Generate(sample.Options{N: 3, Seed: 61})
+	for _, o := range set.Objects {
+		p := filepath.Join(dir, filepath.FromSlash(o.Key))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, o.Body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var recs []sample.Sample
+	var csv bytes.Buffer
+	csv.WriteString("client_id,first_name,last_name,date_of_birth,country,document_type,front,back,face\n")
+	for i := range resultsRecords {
+		s := set.Samples[i%len(set.Samples)]
+		s.ClientID = fmt.Sprintf("rx-%02d", i)
+		recs = append(recs, s)
+		fmt.Fprintf(&csv, "%s,%s,%s,%s,%s,%s,%s,%s,%s\n", s.ClientID, s.FirstName, s.LastName, s.DateOfBirth, s.Country, s.DocumentType, s.Front, s.Back, s.Face)
+	}
+	p := filepath.Join(dir, "manifest.csv")
+	if err := os.WriteFile(p, csv.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return recs, p
+}
+
+// resultsRecords is the number of records of each run.
+const resultsRecords = 10
+
+// sandboxOptions is the iDenfy account of these tests: manual review, quick
+// results, and iDenfy's few quick webhook retries.
+func sandboxOptions(webhookURL string) idenfytest.Options {
+	return idenfytest.Options{APIKey: "k", APISecret: "s", SigningKey: "sign", WebhookURL: webhookURL,
+		ManualReview: true, AutoDelay: 100 * time.Millisecond, ManualDelay: 500 * time.Millisecond,
+		WebhookRetries: 2, WebhookRetryInterval: 100 * time.Millisecond, WebhookTimeout: 2 * time.Second, FaultSeed: 6}
+}
+
+type resultsCase struct {
+	listen       string // results.webhook_listen ("" = no receiver in run)
+	pollAfter    time.Duration
+	pollPerHour  int
+	sandboxBase  string
+	waitForFinal time.Duration
+}
+
+// writeResultsConfig writes the config of one case and returns its path and
+// the export directory.
+func writeResultsConfig(t *testing.T, dir, manifest string, c resultsCase) (string, string) {
+	t.Helper()
+	exports := filepath.Join(dir, "exports")
+	cfg := fmt.Sprintf(`job: %s
+source: {manifest: %q}
+store: sqlite://%s/state.db
+idenfy: {base_url: %q, api_key: k, api_secret: s, webhook_signing_key: sign}
+limits: {requests_per_hour: 72000, burst: 4, wait_for_results: %s}
+results: {webhook_listen: %q, poll_after: %s, poll_max_per_hour: %d}
+export: {destination: %q}
+log: {format: json}
+`, resultsJob, manifest, dir, c.sandboxBase, c.waitForFinal, c.listen, c.pollAfter, c.pollPerHour, exports)
+	p := filepath.Join(dir, "idbatch.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p, exports
+}
+
+// exportedRows reads the export with DuckDB, without the columns that
+// differ from run to run by nature: run_id, scan_ref (a new verification),
+// the timestamps, and raw_result (a webhook body or a /status+/data pair,
+// depending on how the result arrived). It also checks that raw_result is
+// set and holds no pre-signed URL.
+func exportedRows(t *testing.T, exports string) []map[string]any {
+	t.Helper()
+	glob := filepath.Join(exports, "**", "*.parquet")
+	raw := exporttest.Query(t, fmt.Sprintf(`SELECT count(*) AS n FROM read_parquet('%s', hive_partitioning = false)
+		WHERE outcome NOT IN ('REJECTED', 'FAILED') AND (raw_result IS NULL OR raw_result LIKE '%%Signature=%%' OR scan_ref IS NULL)`, glob))
+	if fmt.Sprint(raw[0]["n"]) != "0" {
+		t.Errorf("%v verified rows without raw_result or scan_ref, or with a pre-signed URL in raw_result", raw[0]["n"])
+	}
+	return exporttest.Query(t, fmt.Sprintf(`SELECT * EXCLUDE (run_id, scan_ref, submitted_at, result_at, exported_at, raw_result)
+		FROM read_parquet('%s', hive_partitioning = false) ORDER BY client_id`, glob))
+}
+
+// checkOutcomes checks that every record ended final with the sandbox's decision.
+func checkOutcomes(t *testing.T, recs []sample.Sample, rows []map[string]any) {
+	t.Helper()
+	if len(rows) != len(recs) {
+		t.Fatalf("%d exported rows, %d records", len(rows), len(recs))
+	}
+	by := map[string]map[string]any{}
+	for _, r := range rows {
+		by[fmt.Sprint(r["client_id"])] = r
+	}
+	outcomes := map[any]bool{}
+	for _, s := range recs {
+		want := idenfytest.Decide(s.ClientID, s.Country, s.DocumentType).Overall
+		r := by[s.ClientID]
+		if r == nil || r["outcome"] != want || r["final"] != true || r["manual_face"] == nil {
+			t.Errorf("record %s: exported %v, sandbox decided %s (final, with the manual review)", s.ClientID, r, want)
+		}
+		outcomes[r["outcome"]] = true
+	}
+	if len(outcomes) < 2 {
+		t.Errorf("every record has the same outcome %v: the comparison would prove little", outcomes)
+	}
+}
+
+func sumOf(vs []idenfytest.Verification, f func(idenfytest.Verification) int) int {
+	n := 0
+	for _, v := range vs {
+		n += f(v)
+	}
+	return n
+}
+
+// TestRunCollectsResults runs `idbatch run` with the results delivered in
+// every way iDenfy may deliver them, and checks that the exported results
+// are identical each time.
+func TestRunCollectsResults(t *testing.T) {
+	recs, manifest := resultsManifest(t, t.TempDir())
+	exporttest.Available(t)
+	var mu sync.Mutex
+	exported := map[string][]map[string]any{}
+	keep := func(name string, rows []map[string]any) {
+		mu.Lock()
+		exported[name] = rows
+		mu.Unlock()
+	}
+	n := len(recs)
+
+	t.Run("cases", func(t *testing.T) {
+		t.Run("webhooks only", func(t *testing.T) {
+			t.Parallel()
+			hook := freeAddr(t)
+			sb := idenfytest.New(sandboxOptions("http://" + hook + "/webhooks/idenfy"))
+			base, err := sb.Start("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sb.Close()
+			cfg, exports := writeResultsConfig(t, t.TempDir(), manifest, resultsCase{listen: hook, pollAfter: time.Minute, pollPerHour: 0, sandboxBase: base, waitForFinal: 30 * time.Second})
+			if code, out := runBinary(t, "run", "-c", cfg); code != 0 {
+				t.Fatalf("run exited %d:\n%s", code, out)
+			}
+			req := sb.Requests()
+			if req[idenfy.PathStatus]+req[idenfy.PathData] != 0 {
+				t.Errorf("polling is off, yet %d /status and %d /data calls", req[idenfy.PathStatus], req[idenfy.PathData])
+			}
+			vs := sb.Verifications()
+			if got := sumOf(vs, func(v idenfytest.Verification) int { return v.WebhooksDelivered }); got != 2*n {
+				t.Errorf("%d webhooks delivered, want %d (automatic and manual)", got, 2*n)
+			}
+			keep(t.Name(), exportedRows(t, exports))
+		})
+
+		t.Run("no webhooks, polling only", func(t *testing.T) {
+			t.Parallel()
+			hook := freeAddr(t)
+			opts := sandboxOptions("http://" + hook + "/webhooks/idenfy")
+			opts.WebhookDropRate = 1
+			sb := idenfytest.New(opts)
+			base, err := sb.Start("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sb.Close()
+			const perHour = 36000 // 10 calls a second
+			cfg, exports := writeResultsConfig(t, t.TempDir(), manifest, resultsCase{listen: hook, pollAfter: time.Second, pollPerHour: perHour, sandboxBase: base, waitForFinal: 30 * time.Second})
+			start := time.Now()
+			code, out := runBinary(t, "run", "-c", cfg)
+			elapsed := time.Since(start)
+			if code != 0 {
+				t.Fatalf("run exited %d:\n%s", code, out)
+			}
+			if st := sb.Stats(); st.WebhooksDropped != 2*n {
+				t.Errorf("the sandbox dropped %d webhooks, want all %d", st.WebhooksDropped, 2*n)
+			}
+			req := sb.Requests()
+			status, data := req[idenfy.PathStatus], req[idenfy.PathData]
+			// Sparse: one /data per record (only once final), /status at most
+			// twice per record (once more if polled before the manual review).
+			if data != n || status < n || status > 2*n {
+				t.Errorf("%d /status and %d /data calls for %d records; want %d data and %d..%d status", status, data, n, n, n, 2*n)
+			}
+			if budget := perHour*elapsed.Hours() + 1; float64(status+data) > budget {
+				t.Errorf("%d poll calls in %s exceed poll_max_per_hour %d (%.0f)", status+data, elapsed, perHour, budget)
+			}
+			keep(t.Name(), exportedRows(t, exports))
+		})
+
+		t.Run("duplicated and reordered webhooks, with polling", func(t *testing.T) {
+			t.Parallel()
+			hook := freeAddr(t)
+			opts := sandboxOptions("http://" + hook + "/webhooks/idenfy")
+			opts.WebhookDuplicateRate, opts.WebhookReorderRate = 0.6, 0.6
+			sb := idenfytest.New(opts)
+			base, err := sb.Start("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sb.Close()
+			cfg, exports := writeResultsConfig(t, t.TempDir(), manifest, resultsCase{listen: hook, pollAfter: 2 * time.Second, pollPerHour: 36000, sandboxBase: base, waitForFinal: 30 * time.Second})
+			if code, out := runBinary(t, "run", "-c", cfg); code != 0 {
+				t.Fatalf("run exited %d:\n%s", code, out)
+			}
+			if st := sb.Stats(); st.WebhooksDuplicated == 0 || st.WebhooksReordered == 0 {
+				t.Errorf("the sandbox duplicated %d and reordered %d webhooks; the case needs both", st.WebhooksDuplicated, st.WebhooksReordered)
+			}
+			keep(t.Name(), exportedRows(t, exports))
+		})
+
+		t.Run("receiver down for a while", func(t *testing.T) {
+			t.Parallel()
+			// iDenfy posts to a proxy that is not listening at first: its
+			// quick retries fail. Once some deliveries have failed for good
+			// the proxy comes up and the later webhooks get through; the
+			// poller must collect the lost ones.
+			hook, public := freeAddr(t), freeAddr(t)
+			sb := idenfytest.New(sandboxOptions("http://" + public + "/webhooks/idenfy"))
+			base, err := sb.Start("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sb.Close()
+			proxyUp := make(chan *http.Server, 1)
+			stopWatch := make(chan struct{})
+			go func() {
+				defer close(proxyUp)
+				for {
+					select {
+					case <-stopWatch:
+						return
+					case <-time.After(20 * time.Millisecond):
+					}
+					if sumOf(sb.Verifications(), func(v idenfytest.Verification) int { return v.WebhooksFailed }) >= 3 {
+						break
+					}
+				}
+				ln, err := net.Listen("tcp", public)
+				if err != nil {
+					return
+				}
+				target, _ := url.Parse("http://" + hook)
+				srv := &http.Server{Handler: httputil.NewSingleHostReverseProxy(target), ReadHeaderTimeout: 5 * time.Second}
+				go srv.Serve(ln)
+				proxyUp <- srv
+			}()
+			cfg, exports := writeResultsConfig(t, t.TempDir(), manifest, resultsCase{listen: hook, pollAfter: time.Second, pollPerHour: 36000, sandboxBase: base, waitForFinal: 30 * time.Second})
+			code, out := runBinary(t, "run", "-c", cfg)
+			close(stopWatch)
+			if srv := <-proxyUp; srv != nil {
+				srv.Close()
+			} else {
+				t.Errorf("the proxy never came up (no webhook delivery failed)")
+			}
+			if code != 0 {
+				t.Fatalf("run exited %d:\n%s", code, out)
+			}
+			vs := sb.Verifications()
+			failed := sumOf(vs, func(v idenfytest.Verification) int { return v.WebhooksFailed })
+			if failed == 0 {
+				t.Errorf("no webhook delivery failed: the case tests nothing")
+			}
+			if req := sb.Requests(); req[idenfy.PathStatus] == 0 || req[idenfy.PathData] == 0 {
+				t.Errorf("%d webhooks were lost but the poller made %d /status and %d /data calls", failed, req[idenfy.PathStatus], req[idenfy.PathData])
+			}
+			keep(t.Name(), exportedRows(t, exports))
+		})
+
+		t.Run("receiver in idbatch serve", func(t *testing.T) {
+			t.Parallel()
+			// The run has no receiver and does not poll; a long-running
+			// `idbatch serve` on the same Store receives every webhook.
+			hook := freeAddr(t)
+			sb := idenfytest.New(sandboxOptions("http://" + hook + "/webhooks/idenfy"))
+			base, err := sb.Start("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sb.Close()
+			cfg, exports := writeResultsConfig(t, t.TempDir(), manifest, resultsCase{listen: "", pollAfter: time.Minute, pollPerHour: 0, sandboxBase: base, waitForFinal: 30 * time.Second})
+			srv := startServe(t, cfg, hook)
+			if code, out := runBinary(t, "run", "-c", cfg); code != 0 {
+				t.Fatalf("run exited %d:\n%s\nserve:\n%s", code, out, srv.out.String())
+			}
+			// A forged webhook is refused and counted.
+			body := []byte(`{"final":true,"scanRef":"forged","status":{"overall":"APPROVED"}}`)
+			req, _ := http.NewRequest(http.MethodPost, "http://"+hook+"/webhooks/idenfy", bytes.NewReader(body))
+			req.Header.Set(idenfy.SignatureHeader, idenfy.Sign([]byte("not the key"), body))
+			if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("forged webhook to serve: %v %v", resp, err)
+			} else {
+				resp.Body.Close()
+			}
+			metrics := get(t, "http://"+hook+"/metrics")
+			for _, want := range []string{
+				fmt.Sprintf(`idbatch_records{job=%q,state="final"} %d`, resultsJob, n),
+				fmt.Sprintf(`idbatch_records{job=%q,state="submitted"} 0`, resultsJob),
+				`idbatch_webhooks_total{outcome="applied"} ` + fmt.Sprint(2*n),
+				`idbatch_webhooks_total{outcome="bad_signature"} 1`,
+				`idbatch_limiter_waits_total 0`,
+			} {
+				if !strings.Contains(metrics, want) {
+					t.Errorf("/metrics lacks %q", want)
+				}
+			}
+			code, out := srv.stop(t)
+			if code != 0 || !strings.Contains(out, "webhook receiver stopped") {
+				t.Errorf("serve after SIGTERM exited %d:\n%s", code, out)
+			}
+			keep(t.Name(), exportedRows(t, exports))
+		})
+	})
+
+	ref := exported["TestRunCollectsResults/cases/webhooks_only"]
+	if ref == nil {
+		t.Fatal("the reference case did not export")
+	}
+	checkOutcomes(t, recs, ref)
+	for name, rows := range exported {
+		if len(rows) != len(ref) {
+			t.Errorf("%s: %d rows, webhooks only: %d", name, len(rows), len(ref))
+			continue
+		}
+		for i := range rows {
+			if !reflect.DeepEqual(rows[i], ref[i]) {
+				for k, v := range ref[i] {
+					if !reflect.DeepEqual(rows[i][k], v) {
+						t.Errorf("%s: client %v column %s = %v, webhooks only: %v", name, ref[i]["client_id"], k, rows[i][k], v)
+					}
+				}
+			}
+		}
+	}
+	if len(exported) != 5 {
+		t.Errorf("%d cases exported, want 5", len(exported))
+	}
+}
+
+// serveProc is a running `idbatch serve`.
+type serveProc struct {
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startServe starts `idbatch serve` on addr and waits for /healthz.
+func startServe(t *testing.T, cfg, addr string) *serveProc {
+	t.Helper()
+	p := &serveProc{cmd: exec.Command(binPath, "serve", "-c", cfg, "-listen", addr), out: &lockedBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && string(b) == "ok\n" {
+				return p
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("serve exited: %v\n%s", err, p.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not healthy after 15s:\n%s", p.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and returns the exit code and output.
+func (p *serveProc) stop(t *testing.T) (int, string) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("serve did not stop within 15s of SIGTERM")
+	}
+	return p.cmd.ProcessState.ExitCode(), p.out.String()
+}
+
+func get(t *testing.T, u string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
+	}
+	return string(b)
+}

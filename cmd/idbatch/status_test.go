@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/pipeline/storetest"
+)
+
+// TestStatus builds a job in every state with a Store, then reads it back
+// through `idbatch status`, as text and as JSON.
+func TestStatus(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dsn := "sqlite://" + filepath.Join(dir, "state.db")
+	st, err := openStore(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := storetest.Records("st", 0, 12)
+	if _, err := st.Load(ctx, "st", recs, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Load(ctx, "other", storetest.Records("other", 0, 3), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	all, err := st.List(ctx, pipeline.ListQuery{Job: "st"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	move := func(i int, to pipeline.State, p pipeline.Patch) {
+		t.Helper()
+		if err := st.Transition(ctx, pipeline.Transition{ID: all[i].ID, From: pipeline.StatePending, To: to, Now: now, Patch: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, recent := now.Add(-2*time.Hour), now.Add(-time.Minute)
+	move(0, pipeline.StateSubmitted, pipeline.Patch{SubmittedAt: &old, ScanRef: new("S0")})
+	move(1, pipeline.StateSubmitted, pipeline.Patch{SubmittedAt: &old, ScanRef: new("S1")})
+	move(2, pipeline.StateSubmitted, pipeline.Patch{SubmittedAt: &recent, ScanRef: new("S2")})
+	move(3, pipeline.StateFinal, pipeline.Patch{Outcome: new(pipeline.OutcomeApproved)})
+	move(4, pipeline.StateFinal, pipeline.Patch{Outcome: new(pipeline.OutcomeDenied)})
+	move(5, pipeline.StateRejected, pipeline.Patch{Outcome: new(pipeline.OutcomeRejected)})
+	intent := now.Add(-time.Hour)
+	move(6, pipeline.StateOrphan, pipeline.Patch{IntentAt: &intent, ErrorCode: new("possible_orphan_token")})
+	move(7, pipeline.StateTokening, pipeline.Patch{IntentAt: &intent})
+	if err := st.MarkExported(ctx, []int64{all[3].ID}, now); err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := json.Marshal(pipeline.Summary{TokensCreated: 7, Submitted: 6, Rejected: 1, Export: pipeline.ExportReport{Rows: 3}})
+	for i, r := range []pipeline.Run{
+		{ID: "run-a", Job: "st", Command: "run", StartedAt: now.Add(-3 * time.Hour), FinishedAt: now.Add(-3*time.Hour + 90*time.Second), ExitCode: 0, Summary: sum},
+		{ID: "run-b", Job: "st", Command: "run", StartedAt: now.Add(-time.Hour)}, // killed
+	} {
+		if err := st.StartRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if err := st.FinishRun(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	st.Close()
+
+	cfgPath := filepath.Join(dir, "idbatch.yaml")
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf("job: st\nstore: %q\nresults: {poll_after: 30m}\n", dsn)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(ctx, []string{"status", "-c", cfgPath}, &out, &errOut); code != 0 {
+		t.Fatalf("status exited %d: %s", code, errOut.String())
+	}
+	text := out.String()
+	for _, want := range []string{
+		"pending    4\n", "tokening   1\n", "submitted  3\n", "final      2\n", "rejected   1\n", "orphan     1\n", "total      12\n",
+		"awaiting export: 2 ", "overdue results: 2 (submitted more than 30m0s ago",
+		"oldest submitted " + old.Format(time.RFC3339),
+		"possible orphan tokens: 1", fmt.Sprintf("  %-6d  %s  %s\n", all[6].ID, all[6].Ref, intent.Format(time.RFC3339)),
+		"run-b  run      " + now.Add(-time.Hour).Format(time.RFC3339) + "  running, or killed  —",
+		"run-a  run      " + now.Add(-3*time.Hour).Format(time.RFC3339) + "  1m30s               0     7 tokens, 6 submitted, 1 rejected, 0 failed, 3 exported",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("status output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "Jonas") || strings.Contains(text, "client-") {
+		t.Errorf("status output holds personal data:\n%s", text)
+	}
+	if i, j := strings.Index(text, "run-b"), strings.Index(text, "run-a"); i < 0 || j < i {
+		t.Errorf("runs not latest first:\n%s", text)
+	}
+
+	out.Reset()
+	if code := run(ctx, []string{"status", "-c", cfgPath, "-json"}, &out, &errOut); code != 0 {
+		t.Fatalf("status -json exited %d: %s", code, errOut.String())
+	}
+	var s Status
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+		t.Fatalf("status -json: %v\n%s", err, out.String())
+	}
+	if s.Job != "st" || s.Total != 12 || s.States["pending"] != 4 || s.Overdue != 2 || s.AwaitingExport != 2 ||
+		len(s.Orphans) != 1 || s.Orphans[0].ID != all[6].ID || len(s.Runs) != 2 || s.Runs[0].ID != "run-b" || s.Runs[0].ExitCode != nil ||
+		s.Runs[1].ExitCode == nil || *s.Runs[1].ExitCode != 0 {
+		t.Errorf("status -json: %+v", s)
+	}
+
+	// An empty job: zero counts, no runs.
+	out.Reset()
+	if code := run(ctx, []string{"status", "-c", cfgPath, "-job", "nothing"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "total      0\n") ||
+		!strings.Contains(out.String(), "no runs recorded") {
+		t.Errorf("status of an empty job (%d):\n%s", code, out.String())
+	}
+}

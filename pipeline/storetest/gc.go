@@ -1,0 +1,5 @@
+package storetest
+
+import "runtime"
+
+func runtimeGC() { runtime.GC() }
