@@ -30,15 +30,27 @@
 //
 // Normalize sniffs the format by magic bytes, reads the header to refuse
 // decompression bombs (too_large_pixels) and small images (too_small)
-// before decoding a pixel, decodes (JPEG, PNG, GIF, WebP, BMP, TIFF),
-// applies the EXIF orientation of JPEGs, fits the longer side into
-// MaxSide, flattens transparency onto white and re-encodes as JPEG, which
-// drops all metadata; if the JPEG is over MaxImageBytes it lowers the
-// quality, then the scale.
+// before decoding a pixel, and then:
+//
+//   - passes an upright JPEG that is within MaxSide and MaxImageBytes (and
+//     not CMYK) through after a full decode as a check, with only its
+//     metadata segments removed (APP1-APP13, APP15, COM): no generation loss;
+//   - otherwise decodes (JPEG, PNG, GIF, WebP, BMP, TIFF), works on luma and
+//     4:2:0 chroma planes (a JPEG's own YCbCr planes, no RGB round trip;
+//     other images flattened onto white and converted), fits the longer
+//     side into MaxSide with an integer box pre-shrink where the factor is 4
+//     or more and Lanczos-3 for the rest, applies the EXIF orientation to
+//     the small result, and encodes a JPEG (no metadata); over
+//     MaxImageBytes it lowers the quality, then the scale.
+//
+// ingest/bench compares this with libvips and imaging in one run.
 //
 // Preparer.Prepare does all of the above for one record, concurrently per
 // side, and checks the size of the /process request. Its result is
-// deterministic: the first reject in pipeline.Sides order wins.
+// deterministic: the first reject in pipeline.Sides order wins. Memory is
+// bounded by bytes in flight (Preparer.MaxBytesInFlight, weighted by each
+// image's decoded size from its header), not by record count; Objects
+// bounds the GETs in flight (Objects.MaxConcurrent).
 //
 // # Personal data
 //

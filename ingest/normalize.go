@@ -67,8 +67,10 @@ const downscaleStep = 0.8
 
 // Normalize turns the bytes of an image into the JPEG sent to iDenfy:
 // EXIF orientation applied, longer side at most MaxSide, transparency
-// flattened onto white, re-encoded (which drops all metadata), at most
-// MaxImageBytes. It never writes to disk.
+// flattened onto white, no metadata, at most MaxImageBytes. An upright JPEG
+// already within the limits keeps its compressed data (only metadata
+// segments are removed); everything else is resampled and re-encoded (see
+// the package documentation). It never writes to disk.
 //
 // It rejects (with a *pipeline.RejectError):
 //

@@ -63,7 +63,7 @@ type Preparer struct {
 // DefaultMaxBytesInFlight is Preparer.MaxBytesInFlight when it is 0: with
 // Go's garbage collector doubling the live heap at worst, it keeps the
 // process under 400 MB on 24-megapixel photos (see ingest/bench/rss).
-const DefaultMaxBytesInFlight = 160 << 20
+const DefaultMaxBytesInFlight = 128 << 20
 
 // normalizeWeight estimates the peak memory of normalizing data: the
 // decoded pixels (by colour model; YCbCr counted as 4:4:4), the planes and
@@ -93,8 +93,7 @@ func normalizeWeight(data []byte) int64 {
 	return int64(len(data)) + int64(float64(cfg.Width)*float64(cfg.Height)*(bpp+1.5))
 }
 
-// normalize runs Normalize holding its weight of the in-flight budget.
-func (p *Preparer) normalize(ctx context.Context, data []byte, opt NormalizeOptions) ([]byte, error) {
+func (p *Preparer) init() {
 	p.once.Do(func() {
 		p.max = p.MaxBytesInFlight
 		if p.max <= 0 {
@@ -102,16 +101,41 @@ func (p *Preparer) normalize(ctx context.Context, data []byte, opt NormalizeOpti
 		}
 		p.sem = semaphore.NewWeighted(p.max)
 	})
-	w := min(normalizeWeight(data), p.max)
-	if err := p.sem.Acquire(ctx, w); err != nil {
+}
+
+// side fetches and normalizes one image inside the in-flight budget: a
+// reservation of an eighth of the budget covers the fetch; once the bytes
+// are here, the weight becomes the image's estimated peak (waiting, if it
+// is heavier, in FIFO order, so no new fetch starts meanwhile). The input
+// bytes are dropped as soon as the image is normalized.
+func (p *Preparer) side(ctx context.Context, ref string, opt NormalizeOptions) ([]byte, error) {
+	p.init()
+	held := p.max / 8
+	if err := p.sem.Acquire(ctx, held); err != nil {
 		return nil, err
 	}
-	defer p.sem.Release(w)
+	defer func() { p.sem.Release(held) }()
+	raw, err := p.Objects.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	switch w := min(normalizeWeight(raw), p.max); {
+	case w > held:
+		p.sem.Release(held)
+		held = 0
+		if err := p.sem.Acquire(ctx, w); err != nil {
+			return nil, err
+		}
+		held = w
+	case w < held:
+		p.sem.Release(held - w)
+		held = w
+	}
 	if normalizeHook != nil {
 		normalizeHook(true)
 		defer normalizeHook(false)
 	}
-	return Normalize(data, opt)
+	return Normalize(raw, opt)
 }
 
 // normalizeHook, when set (by tests), is called as a normalization starts
@@ -147,8 +171,8 @@ func (p *Preparer) Prepare(ctx context.Context, rec pipeline.Record) (Prepared, 
 		}
 	}
 	type slot struct {
-		raw, img []byte
-		err      error
+		img []byte
+		err error
 	}
 	slots := make([]slot, len(sides))
 	// Goroutines never return an error: a failing side must not cancel
@@ -156,12 +180,7 @@ func (p *Preparer) Prepare(ctx context.Context, rec pipeline.Record) (Prepared, 
 	var g errgroup.Group
 	for i, side := range sides {
 		g.Go(func() error {
-			raw, err := p.Objects.Get(ctx, rec.Input.Sources[side])
-			if err == nil {
-				slots[i].img, err = p.normalize(ctx, raw, opt)
-				slots[i].raw = raw
-			}
-			slots[i].err = err
+			slots[i].img, slots[i].err = p.side(ctx, rec.Input.Sources[side], opt)
 			return nil
 		})
 	}
@@ -181,12 +200,14 @@ func (p *Preparer) Prepare(ctx context.Context, rec pipeline.Record) (Prepared, 
 		tight := opt
 		tight.MaxImageBytes = min(opt.MaxImageBytes, budget)
 		var g errgroup.Group
-		for i := range sides {
+		for i, side := range sides {
 			if len(slots[i].img) <= budget {
 				continue
 			}
+			// Fetched again: holding every input until the request size
+			// is known would hold them all for this rare case.
 			g.Go(func() error {
-				slots[i].img, slots[i].err = p.normalize(ctx, slots[i].raw, tight)
+				slots[i].img, slots[i].err = p.side(ctx, rec.Input.Sources[side], tight)
 				return nil
 			})
 		}
