@@ -887,3 +887,28 @@ func TestWriteFailuresCSV(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", buf.String(), want)
 	}
 }
+
+// TestWriteFailuresCSVExtraColumns: extra columns are the sorted union over
+// the records (names of manifest or reason columns are not repeated), each
+// quoted on its own, and empty where a record lacks them.
+func TestWriteFailuresCSVExtraColumns(t *testing.T) {
+	recs := testRecords()
+	a, b, c := recs[3], recs[4], recs[3]
+	a.Input.Extra = map[string]string{"zone": "n, e", "line": "99"}
+	b.Input.Extra = nil
+	c.Input.ClientID, c.Line = " c3", 0
+	c.Input.Extra = map[string]string{"alpha": `say "hi"`}
+	var buf bytes.Buffer
+	if err := WriteFailuresCSV(&buf, []pipeline.Record{a, b, c}); err != nil {
+		t.Fatal(err)
+	}
+	want := "client_id,first_name,last_name,date_of_birth,country,document_type,front,back,face,utility_bill,alpha,zone," +
+		"line,state,reject_reason,error_code,error_message,scan_ref\n" +
+		"c-rejected,First,Last,,LT,ID_CARD,s3://legacy/customers/c-rejected/front.jpg,,,,,\"n, e\",5,rejected,too_small,,,\n" +
+		"c-failed,First,Last,,LT,ID_CARD,s3://legacy/customers/c-failed/front.jpg,s3://legacy/customers/c-failed/back.jpg," +
+		`s3://legacy/customers/c-failed/face.jpg,,,,6,failed,,MAX_RETRIES,"process: 503 Service Unavailable, retries exhausted",scan-failed` + "\n" +
+		`" c3",First,Last,,LT,ID_CARD,s3://legacy/customers/c-rejected/front.jpg,,,,"say ""hi""",,,rejected,too_small,,,` + "\n"
+	if buf.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", buf.String(), want)
+	}
+}

@@ -27,9 +27,9 @@ const (
 	DefaultRowGroupSize = 128 * 1024
 	DefaultWorker       = "0"
 
-	listPageSize = 10000 // records per Source.List call
-	writeBatch   = 1000  // rows per parquet Write call
-	markBatch    = 1000  // ids per Source.MarkExported call
+	listPageSize = 2000 // records per Source.List call (two or three pages are held at a time)
+	writeBatch   = 1000 // rows per parquet Write call
+	markBatch    = 1000 // ids per Source.MarkExported call
 	// maxRowGroupBytes flushes a row group early when its buffered (not yet
 	// compressed) size passes this, so that large raw_result values cannot
 	// make a RowGroupSize-row group take gigabytes of memory.
@@ -126,7 +126,7 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 		file     File
 		w        *parquet.GenericWriter[Row]
 		ids      []int64
-		failures []pipeline.Record
+		failures failuresBuf // the failures CSV's rows
 		rows     = make([]Row, 0, writeBatch)
 		out      *countingWriter
 	)
@@ -156,24 +156,28 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 		return nil
 	}
 
-	after := int64(0)
-	for {
+	// Pages are listed one ahead by a goroutine, so that reading the Store
+	// overlaps with encoding and compressing the previous page.
+	lctx, stopList := context.WithCancel(ctx)
+	pages := listPages(lctx, st, pipeline.ListQuery{
+		Job:         e.Job,
+		States:      endStates,
+		NotExported: true,
+		Limit:       pageSize,
+	})
+	defer func() {
+		stopList()
+		for range pages { // wait for the lister: st is not used after Export returns
+		}
+	}()
+	for pg := range pages {
+		if pg.err != nil {
+			return abort(pg.err)
+		}
 		if err := ctx.Err(); err != nil {
 			return abort(err)
 		}
-		prev := after
-		recs, err := st.List(ctx, pipeline.ListQuery{
-			Job:         e.Job,
-			States:      endStates,
-			NotExported: true,
-			AfterID:     after,
-			Limit:       pageSize,
-		})
-		if err != nil {
-			return abort(fmt.Errorf("export: list records of job %s: %w", e.Job, err))
-		}
-		for _, rec := range recs {
-			after = max(after, rec.ID)
+		for _, rec := range pg.recs {
 			if !rec.State.End() || !rec.ExportedAt.IsZero() {
 				continue // not ours to export; a Store honouring the query never returns it
 			}
@@ -192,7 +196,7 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 			ids = append(ids, rec.ID)
 			rep.ByOutcome[row.Outcome]++
 			if rec.State == pipeline.StateRejected || rec.State == pipeline.StateFailed {
-				failures = append(failures, rec)
+				failures.add(rec)
 			}
 			if len(rows) == cap(rows) {
 				if err := flush(); err != nil {
@@ -200,15 +204,12 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 				}
 			}
 		}
-		if len(recs) > 0 && after == prev {
-			return abort(fmt.Errorf("export: list records of job %s: ids do not advance past %d", e.Job, after))
-		}
 		if err := flush(); err != nil { // end of page: check the row group's size
 			return abort(err)
 		}
-		if len(recs) < pageSize {
-			break
-		}
+	}
+	if err := ctx.Err(); err != nil { // the lister stops early when ctx ends
+		return abort(err)
 	}
 	if file == nil {
 		return rep, nil
@@ -226,7 +227,7 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 	// The pending sidecar names the file, its failures CSV and its records;
 	// it is durable before either becomes visible.
 	pend := pending{File: rel, ExportedAt: at, IDs: ids}
-	if len(failures) > 0 {
+	if failures.len() > 0 {
 		pend.Failures = e.failuresPath(rel, at)
 	}
 	side := e.pendingPath(rel)
@@ -234,7 +235,7 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 		return abort(err)
 	}
 	if pend.Failures != "" {
-		if err := e.putFailures(ctx, pend.Failures, failures); err != nil {
+		if err := e.putFailures(ctx, pend.Failures, &failures); err != nil {
 			r, err := abort(err)
 			_ = e.Dest.Delete(context.WithoutCancel(ctx), side) // best effort: resolution deletes it anyway
 			return r, err
@@ -265,6 +266,51 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 		return rep, fmt.Errorf("export: records marked, but the pending sidecar %s was not removed: %w", side, err)
 	}
 	return rep, nil
+}
+
+// listedPage is one Source.List answer, or the error that ended listing.
+type listedPage struct {
+	recs []pipeline.Record
+	err  error
+}
+
+// listPages lists q's records page by page (q.Limit per page, ids
+// ascending from q.AfterID) in a goroutine, one page ahead of the reader.
+// The channel is closed after the last page, after an error (sent as the
+// last page), or when ctx ends.
+func listPages(ctx context.Context, st Source, q pipeline.ListQuery) <-chan listedPage {
+	pages := make(chan listedPage, 1)
+	go func() {
+		defer close(pages)
+		for {
+			if ctx.Err() != nil {
+				return
+			}
+			recs, err := st.List(ctx, q)
+			if err != nil {
+				err = fmt.Errorf("export: list records of job %s: %w", q.Job, err)
+			}
+			prev := q.AfterID
+			for _, rec := range recs {
+				q.AfterID = max(q.AfterID, rec.ID)
+			}
+			if err == nil && len(recs) > 0 && q.AfterID == prev {
+				err = fmt.Errorf("export: list records of job %s: ids do not advance past %d", q.Job, prev)
+			}
+			if err != nil {
+				recs = nil
+			}
+			select {
+			case pages <- listedPage{recs: recs, err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(recs) < q.Limit {
+				return
+			}
+		}
+	}()
+	return pages
 }
 
 // markAll marks ids exported at at, n per call.

@@ -1,6 +1,8 @@
 package export
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -30,39 +32,105 @@ var reasonColumns = []string{"line", "state", "reject_reason", "error_code", "er
 // Values are written as they are (RFC 4180 quoting), not altered for
 // spreadsheets.
 func WriteFailuresCSV(w io.Writer, recs []pipeline.Record) error {
-	var extra []string
-	for _, r := range recs {
-		for k := range r.Input.Extra {
-			if !slices.Contains(extra, k) && !slices.Contains(manifestColumns, k) && !slices.Contains(reasonColumns, k) {
-				extra = append(extra, k)
+	var f failuresBuf
+	for _, rec := range recs {
+		f.add(rec)
+	}
+	return f.writeTo(w)
+}
+
+// failuresBuf collects the rows of a failures CSV as the records come, so
+// that an export holds a few hundred bytes per rejected or failed record
+// rather than the record. A row's fields are CSV-encoded at once, in two
+// parts (the manifest columns, the reason columns); the extra columns, whose
+// set is known only at the end, are encoded when the file is written. The
+// output is that of WriteFailuresCSV.
+type failuresBuf struct {
+	buf   []byte // the encoded rows, one after another
+	rows  []failureRow
+	extra map[string]bool // extra column names seen
+	enc   *csv.Writer     // encodes into scratch
+	scr   bytes.Buffer
+	field []string
+}
+
+type failureRow struct {
+	mid, end int               // buf[previous end:mid] manifest fields, buf[mid:end] reason fields, each ending in '\n'
+	extra    map[string]string // the record's unknown manifest columns, nil if none
+}
+
+func (f *failuresBuf) len() int { return len(f.rows) }
+
+// encode returns fields CSV-encoded, ending in '\n'; valid until the next
+// call.
+func (f *failuresBuf) encode(fields []string) []byte {
+	if f.enc == nil {
+		f.enc = csv.NewWriter(&f.scr)
+	}
+	f.scr.Reset()
+	_ = f.enc.Write(fields) // a bytes.Buffer does not fail
+	f.enc.Flush()
+	return f.scr.Bytes()
+}
+
+func (f *failuresBuf) add(rec pipeline.Record) {
+	in := rec.Input
+	f.field = append(f.field[:0], in.ClientID, in.FirstName, in.LastName, in.DateOfBirth, in.Country, in.DocumentType,
+		in.Sources[pipeline.SideFront], in.Sources[pipeline.SideBack], in.Sources[pipeline.SideFace], in.Sources[pipeline.SideUtilityBill])
+	f.buf = append(f.buf, f.encode(f.field)...)
+	row := failureRow{mid: len(f.buf)}
+	line := ""
+	if rec.Line > 0 {
+		line = strconv.Itoa(rec.Line)
+	}
+	f.field = append(f.field[:0], line, string(rec.State), rec.RejectReason, rec.ErrorCode, rec.ErrorMessage, rec.ScanRef)
+	f.buf = append(f.buf, f.encode(f.field)...)
+	row.end = len(f.buf)
+	for k := range in.Extra {
+		if !slices.Contains(manifestColumns, k) && !slices.Contains(reasonColumns, k) {
+			if f.extra == nil {
+				f.extra = map[string]bool{}
 			}
+			f.extra[k] = true
+			row.extra = in.Extra
 		}
+	}
+	f.rows = append(f.rows, row)
+}
+
+// writeTo writes the CSV: the header, then the rows in the order added.
+func (f *failuresBuf) writeTo(w io.Writer) error {
+	extra := make([]string, 0, len(f.extra))
+	for k := range f.extra {
+		extra = append(extra, k)
 	}
 	slices.Sort(extra)
-	cw := csv.NewWriter(w)
-	header := slices.Concat(manifestColumns, extra, reasonColumns)
-	if err := cw.Write(header); err != nil {
+	bw := bufio.NewWriter(w)
+	cw := csv.NewWriter(bw)
+	if err := cw.Write(slices.Concat(manifestColumns, extra, reasonColumns)); err != nil {
 		return fmt.Errorf("export: failures csv: %w", err)
 	}
-	row := make([]string, 0, len(header))
-	for _, rec := range recs {
-		in := rec.Input
-		row = append(row[:0], in.ClientID, in.FirstName, in.LastName, in.DateOfBirth, in.Country, in.DocumentType,
-			in.Sources[pipeline.SideFront], in.Sources[pipeline.SideBack], in.Sources[pipeline.SideFace], in.Sources[pipeline.SideUtilityBill])
-		for _, k := range extra {
-			row = append(row, in.Extra[k])
-		}
-		line := ""
-		if rec.Line > 0 {
-			line = strconv.Itoa(rec.Line)
-		}
-		row = append(row, line, string(rec.State), rec.RejectReason, rec.ErrorCode, rec.ErrorMessage, rec.ScanRef)
-		if err := cw.Write(row); err != nil {
-			return fmt.Errorf("export: failures csv: %w", err)
-		}
-	}
 	cw.Flush()
+	start := 0
+	for _, r := range f.rows {
+		bw.Write(f.buf[start : r.mid-1]) // without its '\n'; errors are sticky, returned by Flush
+		if len(extra) > 0 {
+			f.field = f.field[:0]
+			for _, k := range extra {
+				f.field = append(f.field, r.extra[k])
+			}
+			b := f.encode(f.field)
+			bw.WriteByte(',')
+			bw.Write(b[:len(b)-1])
+		}
+		bw.WriteByte(',')
+		bw.Write(f.buf[r.mid:r.end])
+		start = r.end
+	}
 	if err := cw.Error(); err != nil {
+		return fmt.Errorf("export: failures csv: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("export: failures csv: %w", err)
 	}
 	return nil

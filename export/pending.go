@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/idbatch/idbatch/pipeline"
 )
 
 // pending is the sidecar written, durably, before a part file is committed:
@@ -79,8 +77,8 @@ func (e *Exporter) putPending(ctx context.Context, rel string, p pending) error 
 	return e.put(ctx, rel, func(f File) error { _, err := f.Write(b); return err })
 }
 
-func (e *Exporter) putFailures(ctx context.Context, rel string, recs []pipeline.Record) error {
-	return e.put(ctx, rel, func(f File) error { return WriteFailuresCSV(f, recs) })
+func (e *Exporter) putFailures(ctx context.Context, rel string, rows *failuresBuf) error {
+	return e.put(ctx, rel, func(f File) error { return rows.writeTo(f) })
 }
 
 // put writes and commits one small file.

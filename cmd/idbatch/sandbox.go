@@ -20,11 +20,24 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 	manual := fs.Bool("manual-review", true, "send an automatic (final:false) then a manual (final:true) callback")
 	autoDelay := fs.Duration("auto-delay", 2*time.Second, "delay of the automatic callback after /process")
 	manualDelay := fs.Duration("manual-delay", 10*time.Second, "delay of the manual callback after /process")
+	rateLimit := fs.Float64("rate-limit", 10000, "requests per hour before 429 TOO_MANY_REQUESTS (0 = no limit)")
+	conflict := fs.Bool("conflict-on-active-client", false, "answer 409 to /token while the clientId has an active token")
+	seed := fs.Int64("fault-seed", 1, "seed of the fault rates below")
+	serverErr := fs.Float64("server-error-rate", 0, "share of requests answered 500 INTERNAL_ERROR (not applied)")
+	lost := fs.Float64("process-answer-lost-rate", 0, "share of /process applied whose answer is lost (connection dropped)")
+	photo := fs.Float64("photo-reject-rate", 0, "share of /process answered 200 with a message (document not detected)")
+	dup := fs.Float64("webhook-duplicate-rate", 0, "share of callbacks delivered twice")
+	reorder := fs.Float64("webhook-reorder-rate", 0, "share of verifications whose manual callback comes before the automatic one")
+	drop := fs.Float64("webhook-drop-rate", 0, "share of callbacks never delivered")
+	latency := fs.Duration("latency", 0, "added to every answer")
 	if err := parseFlags(fs, args); err != nil {
 		return exitUsage, err
 	}
 	srv := idenfytest.New(idenfytest.Options{APIKey: *key, APISecret: *secret, SigningKey: *signing, WebhookURL: *webhook,
-		ManualReview: *manual, AutoDelay: *autoDelay, ManualDelay: *manualDelay, Logger: newLogger(LogConfig{Level: "info", Format: "auto"}, stderr, false)})
+		ManualReview: *manual, AutoDelay: *autoDelay, ManualDelay: *manualDelay,
+		RateLimit: *rateLimit, ConflictOnActiveClient: *conflict, FaultSeed: *seed, ServerErrorRate: *serverErr,
+		ProcessAnswerLostRate: *lost, PhotoRejectRate: *photo, WebhookDuplicateRate: *dup, WebhookReorderRate: *reorder,
+		WebhookDropRate: *drop, Latency: *latency, Logger: newLogger(LogConfig{Level: "info", Format: "auto"}, stderr, false)})
 	base, err := srv.Start(*addr)
 	if err != nil {
 		return exitFatal, err
