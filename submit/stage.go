@@ -300,9 +300,16 @@ func (s *Stage) process(ctx context.Context, rec *pipeline.Record, p pipeline.Pr
 }
 
 // release gives up the lease of a tokened record so a later claim reconciles it.
+// It waits a little first, so that a server that keeps failing is not
+// asked again in a tight loop.
 func (s *Stage) release(ctx context.Context, rec *pipeline.Record) {
-	_ = s.moveOrLog(ctx, rec, rec.State, pipeline.Patch{})
+	nb := s.now().Add(releaseBackoff)
+	_ = s.moveOrLog(ctx, rec, rec.State, pipeline.Patch{NotBefore: &nb})
 }
+
+// releaseBackoff is how long a released tokened record waits before it is
+// claimed again.
+const releaseBackoff = 15 * time.Second
 
 func (s *Stage) submitted(ctx context.Context, rec *pipeline.Record, hashes map[pipeline.Side]string) error {
 	now := s.now()
