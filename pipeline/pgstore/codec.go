@@ -1,52 +1,14 @@
 package pgstore
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/pipeline/internal/storecodec"
 )
-
-// jsonText marshals v without HTML escaping, as text.
-func jsonText(v any) (string, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return "", err
-	}
-	return string(bytes.TrimRight(b.Bytes(), "\n")), nil
-}
-
-// encodeHashes: nil is NULL.
-func encodeHashes(h map[pipeline.Side]string) (any, error) {
-	if h == nil {
-		return nil, nil
-	}
-	return jsonText(h)
-}
-
-// encodeResult splits a result into its JSON (without Raw) and Raw, which is
-// stored byte for byte.
-func encodeResult(r *pipeline.Result) (res any, raw any, err error) {
-	if r == nil {
-		return nil, nil, nil
-	}
-	c := *r
-	c.Raw = nil
-	text, err := jsonText(&c)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encode result: %w", err)
-	}
-	if len(r.Raw) > 0 {
-		raw = []byte(r.Raw)
-	}
-	return text, raw, nil
-}
 
 // recordCols is the column list scanRecord reads, in order.
 const recordCols = `id, job, key, ref, line, input, state, version, attempts, not_before,
@@ -73,8 +35,8 @@ func scanRecord(row pgx.CollectableRow) (pipeline.Record, error) {
 		return r, err
 	}
 	r.Line, r.Attempts = int(line), int(attempts)
-	if err := json.Unmarshal([]byte(input), &r.Input); err != nil {
-		return r, fmt.Errorf("record %d: decode input: %w", r.ID, err)
+	if r.Input, err = storecodec.DecodeInput(input); err != nil {
+		return r, fmt.Errorf("record %d: %w", r.ID, err)
 	}
 	r.State = pipeline.State(state)
 	r.Outcome = pipeline.Outcome(outcome)
@@ -94,22 +56,14 @@ func scanRecord(row pgx.CollectableRow) (pipeline.Record, error) {
 	r.DeletedAt = fromTS(deleted)
 	r.UpdatedAt = fromTS(updated)
 	if hashes != nil {
-		if err := json.Unmarshal([]byte(*hashes), &r.Hashes); err != nil {
-			return r, fmt.Errorf("record %d: decode hashes: %w", r.ID, err)
-		}
-		if r.Hashes == nil {
-			r.Hashes = map[pipeline.Side]string{}
+		if r.Hashes, err = storecodec.DecodeHashes(*hashes); err != nil {
+			return r, fmt.Errorf("record %d: %w", r.ID, err)
 		}
 	}
 	if result != nil {
-		var res pipeline.Result
-		if err := json.Unmarshal([]byte(*result), &res); err != nil {
-			return r, fmt.Errorf("record %d: decode result: %w", r.ID, err)
+		if r.Result, err = storecodec.DecodeResult(*result, raw); err != nil {
+			return r, fmt.Errorf("record %d: %w", r.ID, err)
 		}
-		if len(raw) > 0 {
-			res.Raw = json.RawMessage(raw)
-		}
-		r.Result = &res
 	}
 	return r, nil
 }

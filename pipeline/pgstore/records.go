@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/pipeline/internal/storecodec"
 )
 
 // validState reports whether s is one of pipeline.AllStates.
@@ -52,7 +53,7 @@ func encodeLoadRow(job string, rec pipeline.Record) (loadRow, error) {
 	if ref == "" {
 		ref = pipeline.RefFor(job, rec.Key)
 	}
-	input, err := jsonText(rec.Input)
+	input, err := storecodec.JSONText(rec.Input)
 	if err != nil {
 		return loadRow{}, fmt.Errorf("encode input: %w", err)
 	}
@@ -318,70 +319,19 @@ func (s *Store) Transition(ctx context.Context, t pipeline.Transition) error {
 	if !validState(t.From) || !validState(t.To) {
 		return fmt.Errorf("pgstore: transition %d: unknown state in %q -> %q", t.ID, t.From, t.To)
 	}
+	cols, err := storecodec.PatchColumns(t.Patch, storecodec.Encoding{
+		Time: ts,
+		Int:  func(n int) any { return int32(n) },
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: transition %d: %w", t.ID, err)
+	}
 	var a args
 	sets := []string{"state = " + a.p(string(t.To)), "version = version + 1", "updated_at = " + a.p(orNow(t.Now).UTC())}
-	set := func(col string, v any) { sets = append(sets, col+" = "+a.p(v)) }
-	p := t.Patch
-	if p.Input != nil {
-		in, err := jsonText(*p.Input)
-		if err != nil {
-			return fmt.Errorf("pgstore: transition %d: encode input: %w", t.ID, err)
-		}
-		set("input", in)
-		set("input_hash", p.Input.Hash())
+	for _, c := range cols {
+		sets = append(sets, c.Name+" = "+a.p(c.Value))
 	}
-	if p.Attempts != nil {
-		set("attempts", int32(*p.Attempts))
-	}
-	timeCol := func(col string, v *time.Time) {
-		if v != nil {
-			set(col, ts(*v))
-		}
-	}
-	timeCol("not_before", p.NotBefore)
-	if p.ScanRef != nil {
-		set("scan_ref", nullString(*p.ScanRef))
-	}
-	if p.AuthToken != nil {
-		set("auth_token", *p.AuthToken)
-	}
-	timeCol("token_expires_at", p.TokenExpiresAt)
-	timeCol("intent_at", p.IntentAt)
-	timeCol("submitted_at", p.SubmittedAt)
-	timeCol("result_at", p.ResultAt)
-	timeCol("exported_at", p.ExportedAt)
-	timeCol("deleted_at", p.DeletedAt)
-	if p.Outcome != nil {
-		set("outcome", string(*p.Outcome))
-	}
-	if p.RejectReason != nil {
-		set("reject_reason", *p.RejectReason)
-	}
-	if p.ErrorCode != nil {
-		set("error_code", *p.ErrorCode)
-	}
-	if p.ErrorMessage != nil {
-		set("error_message", *p.ErrorMessage)
-	}
-	if p.Hashes != nil {
-		h, err := encodeHashes(p.Hashes)
-		if err != nil {
-			return fmt.Errorf("pgstore: transition %d: encode hashes: %w", t.ID, err)
-		}
-		set("hashes", h)
-	}
-	if p.Result != nil {
-		res, raw, err := encodeResult(p.Result)
-		if err != nil {
-			return fmt.Errorf("pgstore: transition %d: %w", t.ID, err)
-		}
-		set("result", res)
-		set("result_raw", raw)
-	}
-	if p.RunID != nil {
-		set("run_id", *p.RunID)
-	}
-	if !p.KeepLease {
+	if !t.Patch.KeepLease {
 		sets = append(sets, "lease_owner = NULL", "lease_until = NULL")
 	}
 	query := "UPDATE records SET " + strings.Join(sets, ", ") + " WHERE id = " + a.p(t.ID) + " AND state = " + a.p(string(t.From))
@@ -389,7 +339,7 @@ func (s *Store) Transition(ctx context.Context, t pipeline.Transition) error {
 		query += " AND version = " + a.p(t.Version)
 	}
 
-	err := func() error {
+	err = func() error {
 		tag, err := s.pool.Exec(ctx, query, a...)
 		if isUnique(err, "records_scan_ref") {
 			return pipeline.ErrScanRefTaken

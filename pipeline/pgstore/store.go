@@ -215,14 +215,6 @@ func orNow(t time.Time) time.Time {
 	return t
 }
 
-// nullString encodes "" as NULL.
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
 // args builds a positional parameter list: p(v) appends v and returns "$n".
 type args []any
 

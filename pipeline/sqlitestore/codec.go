@@ -1,13 +1,12 @@
 package sqlitestore
 
 import (
-	"bytes"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/pipeline/internal/storecodec"
 )
 
 // micros encodes a time as microseconds since the epoch; the zero time is NULL.
@@ -25,51 +24,6 @@ func fromMicros(n sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(n.Int64).UTC()
-}
-
-// nullString encodes "" as NULL.
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// jsonText marshals v without HTML escaping, as text.
-func jsonText(v any) (string, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return "", err
-	}
-	return string(bytes.TrimRight(b.Bytes(), "\n")), nil
-}
-
-// encodeHashes: nil is NULL.
-func encodeHashes(h map[pipeline.Side]string) (any, error) {
-	if h == nil {
-		return nil, nil
-	}
-	return jsonText(h)
-}
-
-// encodeResult splits a result into its JSON (without Raw) and Raw, which is
-// stored byte for byte: encoding/json would compact and HTML-escape it.
-func encodeResult(r *pipeline.Result) (res any, raw any, err error) {
-	if r == nil {
-		return nil, nil, nil
-	}
-	c := *r
-	c.Raw = nil
-	text, err := jsonText(&c)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encode result: %w", err)
-	}
-	if len(r.Raw) > 0 {
-		raw = []byte(r.Raw)
-	}
-	return text, raw, nil
 }
 
 // recordCols is the column list scanRecord reads, in order.
@@ -98,8 +52,8 @@ func scanRecord(sc scanner) (pipeline.Record, error) {
 	if err != nil {
 		return r, err
 	}
-	if err := json.Unmarshal([]byte(input), &r.Input); err != nil {
-		return r, fmt.Errorf("record %d: decode input: %w", r.ID, err)
+	if r.Input, err = storecodec.DecodeInput(input); err != nil {
+		return r, fmt.Errorf("record %d: %w", r.ID, err)
 	}
 	r.State = pipeline.State(state)
 	r.Outcome = pipeline.Outcome(outcome)
@@ -115,22 +69,14 @@ func scanRecord(sc scanner) (pipeline.Record, error) {
 	r.DeletedAt = fromMicros(deleted)
 	r.UpdatedAt = fromMicros(updated)
 	if hashes.Valid {
-		if err := json.Unmarshal([]byte(hashes.String), &r.Hashes); err != nil {
-			return r, fmt.Errorf("record %d: decode hashes: %w", r.ID, err)
-		}
-		if r.Hashes == nil {
-			r.Hashes = map[pipeline.Side]string{}
+		if r.Hashes, err = storecodec.DecodeHashes(hashes.String); err != nil {
+			return r, fmt.Errorf("record %d: %w", r.ID, err)
 		}
 	}
 	if result.Valid {
-		var res pipeline.Result
-		if err := json.Unmarshal([]byte(result.String), &res); err != nil {
-			return r, fmt.Errorf("record %d: decode result: %w", r.ID, err)
+		if r.Result, err = storecodec.DecodeResult(result.String, raw); err != nil {
+			return r, fmt.Errorf("record %d: %w", r.ID, err)
 		}
-		if len(raw) > 0 {
-			res.Raw = json.RawMessage(raw)
-		}
-		r.Result = &res
 	}
 	return r, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/pipeline/internal/storecodec"
 )
 
 // validState reports whether s is one of pipeline.AllStates.
@@ -179,7 +180,7 @@ func encodeLoadRow(job string, rec pipeline.Record) (loadRow, error) {
 	if ref == "" {
 		ref = pipeline.RefFor(job, rec.Key)
 	}
-	input, err := jsonText(rec.Input)
+	input, err := storecodec.JSONText(rec.Input)
 	if err != nil {
 		return loadRow{}, fmt.Errorf("encode input: %w", err)
 	}
@@ -305,73 +306,17 @@ func (s *Store) Transition(ctx context.Context, t pipeline.Transition) error {
 	if !validState(t.From) || !validState(t.To) {
 		return fmt.Errorf("sqlitestore: transition %d: unknown state in %q -> %q", t.ID, t.From, t.To)
 	}
+	cols, err := storecodec.PatchColumns(t.Patch, storecodec.Encoding{Time: micros})
+	if err != nil {
+		return fmt.Errorf("sqlitestore: transition %d: %w", t.ID, err)
+	}
 	sets := []string{"state = ?", "version = version + 1", "updated_at = ?"}
 	args := []any{string(t.To), orNow(t.Now).UnixMicro()}
-	set := func(col string, v any) {
-		sets = append(sets, col+" = ?")
-		args = append(args, v)
+	for _, c := range cols {
+		sets = append(sets, c.Name+" = ?")
+		args = append(args, c.Value)
 	}
-	p := t.Patch
-	if p.Input != nil {
-		in, err := jsonText(*p.Input)
-		if err != nil {
-			return fmt.Errorf("sqlitestore: transition %d: encode input: %w", t.ID, err)
-		}
-		set("input", in)
-		set("input_hash", p.Input.Hash())
-	}
-	if p.Attempts != nil {
-		set("attempts", *p.Attempts)
-	}
-	timeCol := func(col string, v *time.Time) {
-		if v != nil {
-			set(col, micros(*v))
-		}
-	}
-	timeCol("not_before", p.NotBefore)
-	if p.ScanRef != nil {
-		set("scan_ref", nullString(*p.ScanRef))
-	}
-	if p.AuthToken != nil {
-		set("auth_token", *p.AuthToken)
-	}
-	timeCol("token_expires_at", p.TokenExpiresAt)
-	timeCol("intent_at", p.IntentAt)
-	timeCol("submitted_at", p.SubmittedAt)
-	timeCol("result_at", p.ResultAt)
-	timeCol("exported_at", p.ExportedAt)
-	timeCol("deleted_at", p.DeletedAt)
-	if p.Outcome != nil {
-		set("outcome", string(*p.Outcome))
-	}
-	if p.RejectReason != nil {
-		set("reject_reason", *p.RejectReason)
-	}
-	if p.ErrorCode != nil {
-		set("error_code", *p.ErrorCode)
-	}
-	if p.ErrorMessage != nil {
-		set("error_message", *p.ErrorMessage)
-	}
-	if p.Hashes != nil {
-		h, err := encodeHashes(p.Hashes)
-		if err != nil {
-			return fmt.Errorf("sqlitestore: transition %d: encode hashes: %w", t.ID, err)
-		}
-		set("hashes", h)
-	}
-	if p.Result != nil {
-		res, raw, err := encodeResult(p.Result)
-		if err != nil {
-			return fmt.Errorf("sqlitestore: transition %d: %w", t.ID, err)
-		}
-		set("result", res)
-		set("result_raw", raw)
-	}
-	if p.RunID != nil {
-		set("run_id", *p.RunID)
-	}
-	if !p.KeepLease {
+	if !t.Patch.KeepLease {
 		sets = append(sets, "lease_owner = NULL", "lease_until = NULL")
 	}
 	query := "UPDATE records SET " + strings.Join(sets, ", ") + " WHERE id = ? AND state = ?"
@@ -381,7 +326,7 @@ func (s *Store) Transition(ctx context.Context, t pipeline.Transition) error {
 		args = append(args, t.Version)
 	}
 
-	err := func() error {
+	err = func() error {
 		res, err := s.exec(ctx, query, args...)
 		if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed: records.scan_ref") {
 			return pipeline.ErrScanRefTaken
