@@ -90,6 +90,11 @@ func ApplyResult(ctx context.Context, st resultStore, res Result, runID string, 
 		}
 		switch {
 		case res.Final:
+			if rec.State == StateFailed && !rec.ExportedAt.IsZero() {
+				// The verification happened after all: export the record
+				// again with its real outcome.
+				t.Patch.ExportedAt = &time.Time{}
+			}
 			t.To = StateFinal
 			o := res.Outcome()
 			t.Patch.Outcome = &o

@@ -188,3 +188,39 @@ func TestRunnerRescuesOrphans(t *testing.T) {
 	other, _ := st.List(ctx, pipeline.ListQuery{Job: "j", States: []pipeline.State{pipeline.StateSubmitted}, Limit: 1})
 	_ = other
 }
+
+// A record that failed (and was exported as FAILED) and then receives its
+// result after all is exported again with the real outcome.
+func TestResultAfterFailureIsExportedAgain(t *testing.T) {
+	st := openStore(t, 1)
+	ctx := context.Background()
+	recs, _ := st.List(ctx, pipeline.ListQuery{Job: "j", Limit: 1})
+	rec := recs[0]
+	now := time.Now()
+	scan, failed := "scan-late", pipeline.OutcomeFailed
+	steps := []struct {
+		to pipeline.State
+		p  pipeline.Patch
+	}{
+		{pipeline.StateTokening, pipeline.Patch{IntentAt: &now}},
+		{pipeline.StateTokened, pipeline.Patch{ScanRef: &scan}},
+		{pipeline.StateFailed, pipeline.Patch{Outcome: &failed}},
+	}
+	for _, s := range steps {
+		if err := st.Transition(ctx, pipeline.Transition{ID: rec.ID, From: rec.State, To: s.to, Now: now, Patch: s.p}); err != nil {
+			t.Fatal(err)
+		}
+		rec.State = s.to
+	}
+	if err := st.MarkExported(ctx, []int64{rec.ID}, now); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := pipeline.ApplyResult(ctx, st, pipeline.Result{ScanRef: scan, Final: true, Overall: "APPROVED"}, "run2", now)
+	if err != nil || out != pipeline.ResultApplied {
+		t.Fatalf("apply: %v %v", out, err)
+	}
+	got, _ := st.Get(ctx, rec.ID)
+	if got.State != pipeline.StateFinal || got.Outcome != pipeline.OutcomeApproved || !got.ExportedAt.IsZero() {
+		t.Errorf("late result: state %s outcome %s exported_at %v; want final, APPROVED, not exported", got.State, got.Outcome, got.ExportedAt)
+	}
+}
