@@ -127,7 +127,6 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 		w        *parquet.GenericWriter[Row]
 		ids      []int64
 		failures failuresBuf // the failures CSV's rows
-		rows     = make([]Row, 0, writeBatch)
 		out      *countingWriter
 	)
 	// abort discards the file, if any; the error returned is err.
@@ -139,32 +138,33 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 		}
 		return Report{ByOutcome: map[string]int{}, Recovered: rep.Recovered}, err
 	}
-	flush := func() error {
-		if len(rows) == 0 {
-			return nil
-		}
-		if _, err := w.Write(rows); err != nil {
-			return fmt.Errorf("export: write %s: %w", rel, err)
-		}
-		rows = rows[:0]
-		// Cut the row group early when what it buffers is large.
-		if w.Size()-out.n > groupBytes {
-			if err := w.Flush(); err != nil {
+	// write writes rows, writeBatch at a time, cutting the row group early
+	// when what it buffers grows large.
+	write := func(rows []Row) error {
+		for len(rows) > 0 {
+			k := min(len(rows), writeBatch)
+			if _, err := w.Write(rows[:k]); err != nil {
 				return fmt.Errorf("export: write %s: %w", rel, err)
+			}
+			rows = rows[k:]
+			if w.Size()-out.n > groupBytes {
+				if err := w.Flush(); err != nil {
+					return fmt.Errorf("export: write %s: %w", rel, err)
+				}
 			}
 		}
 		return nil
 	}
 
-	// Pages are listed one ahead by a goroutine, so that reading the Store
-	// overlaps with encoding and compressing the previous page.
+	// Pages are listed and turned into rows one ahead by a goroutine, so
+	// that reading the Store overlaps with encoding and compressing.
 	lctx, stopList := context.WithCancel(ctx)
-	pages := listPages(lctx, st, pipeline.ListQuery{
+	pages := listRows(lctx, st, pipeline.ListQuery{
 		Job:         e.Job,
 		States:      endStates,
 		NotExported: true,
 		Limit:       pageSize,
-	})
+	}, e.RunID, at)
 	defer func() {
 		stopList()
 		for range pages { // wait for the lister: st is not used after Export returns
@@ -177,34 +177,27 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 		if err := ctx.Err(); err != nil {
 			return abort(err)
 		}
-		for _, rec := range pg.recs {
-			if !rec.State.End() || !rec.ExportedAt.IsZero() {
-				continue // not ours to export; a Store honouring the query never returns it
-			}
-			if file == nil {
-				if rel, err = e.freePartPath(ctx, at); err != nil {
-					return abort(err)
-				}
-				if file, err = e.Dest.Create(ctx, rel); err != nil {
-					return abort(fmt.Errorf("export: create %s: %w", rel, err))
-				}
-				out = &countingWriter{File: file}
-				w = parquet.NewGenericWriter[Row](out, opts...)
-			}
-			row := RowFromRecord(rec, e.RunID, at)
-			rows = append(rows, row)
-			ids = append(ids, rec.ID)
-			rep.ByOutcome[row.Outcome]++
-			if rec.State == pipeline.StateRejected || rec.State == pipeline.StateFailed {
-				failures.add(rec)
-			}
-			if len(rows) == cap(rows) {
-				if err := flush(); err != nil {
-					return abort(err)
-				}
-			}
+		if len(pg.rows) == 0 {
+			continue
 		}
-		if err := flush(); err != nil { // end of page: check the row group's size
+		if file == nil {
+			if rel, err = e.freePartPath(ctx, at); err != nil {
+				return abort(err)
+			}
+			if file, err = e.Dest.Create(ctx, rel); err != nil {
+				return abort(fmt.Errorf("export: create %s: %w", rel, err))
+			}
+			out = &countingWriter{File: file}
+			w = parquet.NewGenericWriter[Row](out, opts...)
+		}
+		ids = append(ids, pg.ids...)
+		for i := range pg.rows {
+			rep.ByOutcome[pg.rows[i].Outcome]++
+		}
+		for _, rec := range pg.fails {
+			failures.add(rec)
+		}
+		if err := write(pg.rows); err != nil {
 			return abort(err)
 		}
 	}
@@ -213,9 +206,6 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 	}
 	if file == nil {
 		return rep, nil
-	}
-	if err := flush(); err != nil {
-		return abort(err)
 	}
 	if err := ctx.Err(); err != nil {
 		return abort(err)
@@ -268,17 +258,21 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 	return rep, nil
 }
 
-// listedPage is one Source.List answer, or the error that ended listing.
+// listedPage is one Source.List answer as rows, or the error that ended
+// listing.
 type listedPage struct {
-	recs []pipeline.Record
-	err  error
+	rows  []Row
+	ids   []int64           // ids[i] is the record of rows[i]
+	fails []pipeline.Record // the rejected and failed records among them
+	err   error
 }
 
-// listPages lists q's records page by page (q.Limit per page, ids
-// ascending from q.AfterID) in a goroutine, one page ahead of the reader.
-// The channel is closed after the last page, after an error (sent as the
-// last page), or when ctx ends.
-func listPages(ctx context.Context, st Source, q pipeline.ListQuery) <-chan listedPage {
+// listRows lists q's records page by page (q.Limit per page, ids ascending
+// from q.AfterID) in a goroutine, one page ahead of the reader, and maps
+// those in an end state and not exported to rows (RowFromRecord). The
+// channel is closed after the last page, after an error (sent as the last
+// page), or when ctx ends.
+func listRows(ctx context.Context, st Source, q pipeline.ListQuery, runID string, at time.Time) <-chan listedPage {
 	pages := make(chan listedPage, 1)
 	go func() {
 		defer close(pages)
@@ -297,11 +291,24 @@ func listPages(ctx context.Context, st Source, q pipeline.ListQuery) <-chan list
 			if err == nil && len(recs) > 0 && q.AfterID == prev {
 				err = fmt.Errorf("export: list records of job %s: ids do not advance past %d", q.Job, prev)
 			}
+			var pg listedPage
 			if err != nil {
-				recs = nil
+				pg.err = err
+			} else {
+				pg.rows, pg.ids = make([]Row, 0, len(recs)), make([]int64, 0, len(recs))
+				for _, rec := range recs {
+					if !rec.State.End() || !rec.ExportedAt.IsZero() {
+						continue // not ours to export; a Store honouring the query never returns it
+					}
+					pg.rows = append(pg.rows, RowFromRecord(rec, runID, at))
+					pg.ids = append(pg.ids, rec.ID)
+					if rec.State == pipeline.StateRejected || rec.State == pipeline.StateFailed {
+						pg.fails = append(pg.fails, rec)
+					}
+				}
 			}
 			select {
-			case pages <- listedPage{recs: recs, err: err}:
+			case pages <- pg:
 			case <-ctx.Done():
 				return
 			}
@@ -367,7 +374,7 @@ func (e *Exporter) writerOptions() ([]parquet.WriterOption, error) {
 	}
 	switch strings.ToLower(cmp.Or(e.Compression, DefaultCompression)) {
 	case "zstd":
-		opts = append(opts, parquet.Compression(&parquet.Zstd))
+		opts = append(opts, parquet.Compression(sharedZstd))
 	case "snappy":
 		opts = append(opts, parquet.Compression(&parquet.Snappy))
 	case "none", "uncompressed":

@@ -1,0 +1,56 @@
+package export
+
+import (
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+)
+
+// zstdWindow bounds the history a zstd encoder keeps. Pages are compressed
+// one by one (EncodeAll) and a page buffer is 256 KiB, so a page normally
+// fits in the window and compresses as with the default 8 MiB one (a larger
+// page, of a few very large values, may compress slightly less); the
+// encoder then holds about 1 MiB instead of 8 MiB.
+const zstdWindow = 1 << 20
+
+// zstdCodec is parquet-go's zstd codec at the same level (SpeedDefault,
+// about zstd level 3, as DuckDB's default) and frame options, with one
+// encoder shared by every writer of the process instead of a pool that the
+// garbage collector empties: parquet-go's pool let a 1,000,000-row export
+// hold four 8 MiB encoder histories and rebuild them after collections.
+// Decoding is parquet-go's.
+type zstdCodec struct {
+	once sync.Once
+	enc  *zstd.Encoder
+	err  error
+}
+
+var sharedZstd = &zstdCodec{}
+
+func (c *zstdCodec) String() string { return parquet.Zstd.String() }
+
+func (c *zstdCodec) CompressionCodec() format.CompressionCodec { return format.Zstd }
+
+func (c *zstdCodec) Encode(dst, src []byte) ([]byte, error) {
+	c.once.Do(func() {
+		// EncodeAll may be called concurrently, by up to this many callers
+		// at once (more wait).
+		c.enc, c.err = zstd.NewWriter(nil,
+			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+			zstd.WithEncoderLevel(zstd.SpeedDefault),
+			zstd.WithZeroFrames(true),
+			zstd.WithEncoderCRC(false),
+			zstd.WithWindowSize(zstdWindow),
+			zstd.WithLowerEncoderMem(true),
+		)
+	})
+	if c.err != nil {
+		return dst[:0], c.err
+	}
+	return c.enc.EncodeAll(src, dst[:0]), nil
+}
+
+func (c *zstdCodec) Decode(dst, src []byte) ([]byte, error) { return parquet.Zstd.Decode(dst, src) }
