@@ -36,6 +36,7 @@ if ! idbatch_pg_up; then
   idbatch_pg_port=$(( 20000 + RANDOM % 20000 ))
   while (exec 3<>"/dev/tcp/127.0.0.1/$idbatch_pg_port") 2>/dev/null; do idbatch_pg_port=$(( idbatch_pg_port + 1 )); done
   if [ "$(id -u)" = 0 ]; then
+    id -u postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
     chown postgres "$idbatch_pg_dir"
     idbatch_pg_as() { runuser -u postgres -- "$@"; }
   else
