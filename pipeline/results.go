@@ -50,7 +50,7 @@ type resultStore interface {
 // record to StateFinal with its outcome. A non-final result received while
 // the record is still tokening/tokened proves the upload landed, so the record
 // becomes submitted. A result for an unknown scanRef whose externalRef names a
-// record with an intent but no token (tokening, orphan) adopts that record.
+// possible orphan (an intent, no stored token) adopts that record.
 // Safe against concurrent writers: it retries on ErrConflict.
 func ApplyResult(ctx context.Context, st resultStore, res Result, runID string, now time.Time) (ApplyOutcome, Record, error) {
 	for attempt := 0; attempt < 8; attempt++ {
@@ -62,7 +62,13 @@ func ApplyResult(ctx context.Context, st resultStore, res Result, runID string, 
 				// Same externalRef but another verification: not ours to adopt.
 				return ResultUnknown, Record{}, nil
 			}
-			adopted = err == nil && rec.ScanRef == ""
+			// Only a possible orphan is adopted: a record in tokening may be
+			// creating its next token right now, and the old token's callback
+			// must not end it.
+			if err == nil && (rec.ScanRef != "" || rec.State != StateOrphan) {
+				return ResultUnknown, Record{}, nil
+			}
+			adopted = err == nil
 		}
 		if errors.Is(err, ErrNotFound) {
 			return ResultUnknown, Record{}, nil
@@ -77,6 +83,12 @@ func ApplyResult(ctx context.Context, st resultStore, res Result, runID string, 
 			return ResultUnknown, rec, nil
 		}
 		if res.Rank() <= rec.Result.Rank() {
+			return ResultIgnored, rec, nil
+		}
+		if isExpired(res.Overall) && (rec.State == StateTokening || rec.State == StateTokened) {
+			// The token expired unused: the verification never happened.
+			// The submit stage reconciles it with /status and creates a new
+			// token; the record must not end as EXPIRED.
 			return ResultIgnored, rec, nil
 		}
 		t := Transition{ID: rec.ID, From: rec.State, Version: rec.Version, To: rec.State, Now: now, Patch: Patch{KeepLease: true}}
@@ -117,4 +129,14 @@ func ApplyResult(ctx context.Context, st resultStore, res Result, runID string, 
 		return ResultApplied, rec, nil
 	}
 	return 0, Record{}, fmt.Errorf("apply result: record kept changing: %w", ErrConflict)
+}
+
+// isExpired reports whether an overall status says the verification never
+// happened or is gone.
+func isExpired(overall string) bool {
+	switch overall {
+	case "EXPIRED", "EXPIRED-DELETED", "DELETED":
+		return true
+	}
+	return false
 }

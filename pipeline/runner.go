@@ -205,8 +205,7 @@ func (r *Runner) Run(ctx context.Context, soft <-chan struct{}) (Summary, error)
 	go func() {
 		select {
 		case <-soft:
-			sum.Interrupted = true
-			stop()
+			stop() // sum.Interrupted is set after the run, from soft
 		case <-stopClaims:
 		case <-ctx.Done():
 		}
@@ -402,7 +401,16 @@ func (r *Runner) submitPhase(ctx context.Context, stopClaims <-chan struct{}, st
 	for range r.SubmitWorkers {
 		g.Go(func() error {
 			for w := range prepared {
-				err := r.submit(gctx, w, c, capReached, stop)
+				if gctx.Err() != nil {
+					// Another worker failed: do not start new paid calls.
+					release(w.rec)
+					inflight.Done()
+					continue
+				}
+				// Paid calls already started run on the hard-stop context,
+				// not the group's: one worker's failure must not cut another's
+				// /token or /process in flight (that would orphan records).
+				err := r.submit(ctx, w, c, capReached, stop)
 				inflight.Done()
 				if err != nil {
 					return err

@@ -224,3 +224,42 @@ func TestResultAfterFailureIsExportedAgain(t *testing.T) {
 		t.Errorf("late result: state %s outcome %s exported_at %v; want final, APPROVED, not exported", got.State, got.Outcome, got.ExportedAt)
 	}
 }
+
+// The EXPIRED callback of an unused token must not end a record that is
+// tokened (the stage re-tokens it after /status) nor adopt a record that is
+// creating its next token.
+func TestExpiredCallbackDoesNotEndLiveRecords(t *testing.T) {
+	st := openStore(t, 2)
+	ctx := context.Background()
+	recs, _ := st.List(ctx, pipeline.ListQuery{Job: "j", Limit: 2})
+	now := time.Now()
+	scan := "scan-t1"
+	// recs[0]: tokened with scan-t1. recs[1]: tokening (no scanRef).
+	for _, step := range []struct {
+		id int64
+		to pipeline.State
+		p  pipeline.Patch
+	}{
+		{recs[0].ID, pipeline.StateTokening, pipeline.Patch{IntentAt: &now}},
+		{recs[0].ID, pipeline.StateTokened, pipeline.Patch{ScanRef: &scan}},
+		{recs[1].ID, pipeline.StateTokening, pipeline.Patch{IntentAt: &now}},
+	} {
+		cur, _ := st.Get(ctx, step.id)
+		if err := st.Transition(ctx, pipeline.Transition{ID: step.id, From: cur.State, To: step.to, Now: now, Patch: step.p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expired := pipeline.Result{ScanRef: scan, ExternalRef: recs[0].Ref, Final: true, Overall: "EXPIRED"}
+	if out, _, err := pipeline.ApplyResult(ctx, st, expired, "r", now); err != nil || out != pipeline.ResultIgnored {
+		t.Errorf("expiry of a tokened record: %v %v, want ignored", out, err)
+	}
+	old := pipeline.Result{ScanRef: "scan-old", ExternalRef: recs[1].Ref, Final: true, Overall: "EXPIRED"}
+	if out, _, err := pipeline.ApplyResult(ctx, st, old, "r", now); err != nil || out != pipeline.ResultUnknown {
+		t.Errorf("old token's callback for a tokening record: %v %v, want unknown", out, err)
+	}
+	for i, want := range []pipeline.State{pipeline.StateTokened, pipeline.StateTokening} {
+		if got, _ := st.Get(ctx, recs[i].ID); got.State != want {
+			t.Errorf("record %d: state %s, want %s", i, got.State, want)
+		}
+	}
+}

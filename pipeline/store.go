@@ -80,6 +80,11 @@ type Patch struct {
 	Result         *Result         // nil leaves it alone
 	RunID          *string
 	KeepLease      bool
+	// LeaseUntil, with KeepLease, extends the lease the caller holds (the
+	// version check proves it still holds it). Writers renew it before each
+	// paid call, so a long wait on the rate limiter never lets another worker
+	// take a record that is in flight.
+	LeaseUntil *time.Time
 }
 
 // Run is one execution of a command against a job, as recorded in the Store.

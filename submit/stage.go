@@ -41,6 +41,10 @@ type Options struct {
 	// token with skipAnalysis: true. Off by default (a second token is billed).
 	ResendSkipAnalysis bool
 	RunID              string
+	// Lease is renewed (to now + Lease) before each paid call, so a record in
+	// flight is never taken by another worker however long the call waits
+	// on the limiter; default 10m. Set it to the Runner's lease.
+	Lease time.Duration
 }
 
 // CodeResendSkipAnalysis is the error code of a record whose photos were
@@ -83,6 +87,9 @@ func NewStage(api API, st store, opt Options, log *slog.Logger) *Stage {
 	}
 	if opt.MaxAttempts == 0 {
 		opt.MaxAttempts = 5
+	}
+	if opt.Lease == 0 {
+		opt.Lease = 10 * time.Minute
 	}
 	if opt.RetryBackoff == 0 {
 		opt.RetryBackoff = time.Minute
@@ -154,8 +161,21 @@ func (s *Stage) Submit(ctx context.Context, rec pipeline.Record, p pipeline.Prep
 // the record was moved elsewhere than tokened (failed, back to pending, orphan).
 func (s *Stage) token(ctx context.Context, rec *pipeline.Record, p pipeline.Prepared, out *pipeline.SubmitOutcome) (done bool, err error) {
 	now := s.now()
+	if rec.Attempts >= s.opt.MaxAttempts {
+		// Every token may be billed: a record that has had MaxAttempts of
+		// them (expired unused, 409, transient errors) fails with its last
+		// error instead of being given yet another.
+		code := rec.ErrorCode
+		if code == "" {
+			code = "max_attempts"
+		}
+		msg := fmt.Sprintf("%d token attempts used (limits.max_attempts); last error: %s", rec.Attempts, rec.ErrorMessage)
+		out.Code = code
+		return true, s.moveOrLog(ctx, rec, pipeline.StateFailed, pipeline.Patch{Outcome: ptr(pipeline.OutcomeFailed), ErrorCode: &code, ErrorMessage: &msg, RunID: ptr(s.opt.RunID)})
+	}
+	lease := now.Add(s.opt.Lease)
 	if err := s.move(ctx, rec, pipeline.StateTokening, pipeline.Patch{
-		IntentAt: &now, Attempts: ptr(rec.Attempts + 1), Hashes: p.Hashes, KeepLease: true,
+		IntentAt: &now, Attempts: ptr(rec.Attempts + 1), Hashes: p.Hashes, KeepLease: true, LeaseUntil: &lease,
 		RunID: ptr(s.opt.RunID), ErrorCode: ptr(keepResendMark(rec.ErrorCode)), ErrorMessage: ptr(""),
 	}); err != nil {
 		if errors.Is(err, pipeline.ErrConflict) {
@@ -187,16 +207,38 @@ func (s *Stage) token(ctx context.Context, rec *pipeline.Record, p pipeline.Prep
 	if resp.ExpiryTime == 0 {
 		exp = s.now().Add(time.Duration(s.opt.ExpiryTime) * time.Second)
 	}
-	if err := s.move(ctx, rec, pipeline.StateTokened, pipeline.Patch{
-		ScanRef: &resp.ScanRef, AuthToken: &resp.AuthToken, TokenExpiresAt: &exp, KeepLease: true,
-	}); err != nil {
-		// The token exists but is not stored: the record stays tokening and
-		// is reported as a possible orphan by the next run.
-		return true, fmt.Errorf("store token of record %d: %w", rec.ID, err)
+	lease = s.now().Add(s.opt.Lease)
+	tp := pipeline.Patch{ScanRef: &resp.ScanRef, AuthToken: &resp.AuthToken, TokenExpiresAt: &exp, KeepLease: true, LeaseUntil: &lease}
+	if err := s.move(ctx, rec, pipeline.StateTokened, tp); err != nil {
+		if !errors.Is(err, pipeline.ErrConflict) {
+			// The token exists but is not stored: the record stays tokening
+			// and is reported as a possible orphan by the next run.
+			return true, fmt.Errorf("store token of record %d: %w", rec.ID, err)
+		}
+		// Another worker moved the record meanwhile (a rescue made it an
+		// orphan). We know its token: store it rather than orphan it.
+		if !s.adoptToken(ctx, rec, tp) {
+			s.log.Warn("token created but the record moved on; the token expires unused", "record", rec.ID, "scan_ref", resp.ScanRef)
+			return true, nil
+		}
 	}
 	rec.ScanRef, rec.AuthToken, rec.TokenExpiresAt = resp.ScanRef, resp.AuthToken, exp
 	pipeline.CrashPoint(pipeline.CrashAfterTokenStored)
 	return false, nil
+}
+
+// adoptToken stores a freshly created token on a record that another worker
+// moved to orphan (or back to tokening) while the call was in flight.
+func (s *Stage) adoptToken(ctx context.Context, rec *pipeline.Record, p pipeline.Patch) bool {
+	wctx, cancel := bg(ctx)
+	defer cancel()
+	cur, err := s.st.Get(wctx, rec.ID)
+	if err != nil || cur.ScanRef != "" || (cur.State != pipeline.StateOrphan && cur.State != pipeline.StateTokening) {
+		return false
+	}
+	*rec = cur
+	p.ErrorCode, p.ErrorMessage = ptr(""), ptr("")
+	return s.move(ctx, rec, pipeline.StateTokened, p) == nil
 }
 
 func (s *Stage) tokenFailed(ctx context.Context, rec *pipeline.Record, err error, out *pipeline.SubmitOutcome) error {
@@ -209,6 +251,7 @@ func (s *Stage) tokenFailed(ctx context.Context, rec *pipeline.Record, err error
 	case errors.Is(err, idenfy.ErrAmbiguous):
 		// The request may have created a token: never retried silently.
 		s.log.Warn("token call ambiguous; record is a possible orphan", "record", rec.ID, "err", msg)
+		out.Charged = true // possibly: it counts against max_submissions
 		return s.moveOrLog(ctx, rec, pipeline.StateOrphan, pipeline.Patch{ErrorCode: ptr("token_ambiguous"), ErrorMessage: &msg})
 	case apiErr == nil && ctx.Err() != nil:
 		// Cancelled before the request was sent: nothing was spent.
@@ -256,6 +299,16 @@ func (s *Stage) process(ctx context.Context, rec *pipeline.Record, p pipeline.Pr
 	}
 	req := idenfy.ProcessRequest{AuthToken: rec.AuthToken, Country: rec.Input.Country, DocumentType: rec.Input.DocumentType, Images: images,
 		SkipAnalysis: rec.ErrorCode == CodeResendSkipAnalysis}
+	// Renew the lease right before the upload: the version check proves this
+	// worker still holds the record, so no other worker uploads it too.
+	lease := s.now().Add(s.opt.Lease)
+	if err := s.move(ctx, rec, pipeline.StateTokened, pipeline.Patch{KeepLease: true, LeaseUntil: &lease}); err != nil {
+		if errors.Is(err, pipeline.ErrConflict) {
+			out.Code = "conflict"
+			return nil
+		}
+		return err
+	}
 	err := s.api.Process(ctx, req)
 	if err == nil {
 		pipeline.CrashPoint(pipeline.CrashAfterProcess)

@@ -260,3 +260,44 @@ func TestSubmitPhotoRejectedResentOnceWithSkipAnalysis(t *testing.T) {
 		t.Errorf("charged %d tokens, %d processes, want 2 and 1", tok, proc)
 	}
 }
+
+// A record that used up its token attempts fails with its last error instead
+// of being given another (billable) token.
+func TestSubmitMaxAttemptsFailsWithoutToken(t *testing.T) {
+	e := newEnv(t, idenfytest.Options{}, submit.Options{MaxAttempts: 2})
+	ctx := context.Background()
+	code, msg := "token_expired_unused", "expired"
+	if err := e.st.Transition(ctx, pipeline.Transition{ID: e.rec.ID, From: pipeline.StatePending, Version: e.rec.Version, To: pipeline.StatePending, Now: time.Now(),
+		Patch: pipeline.Patch{Attempts: ptrInt(2), ErrorCode: &code, ErrorMessage: &msg, KeepLease: true}}); err != nil {
+		t.Fatal(err)
+	}
+	rec := e.get(t)
+	out, err := e.stage.Submit(ctx, rec, e.prep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.get(t); r.State != pipeline.StateFailed || r.ErrorCode != code || out.Charged {
+		t.Errorf("state %s code %s charged %v; want failed with the last error and no token", r.State, r.ErrorCode, out.Charged)
+	}
+	if tok, _ := e.charges(t); tok != 0 {
+		t.Errorf("%d tokens created", tok)
+	}
+}
+
+func ptrInt(i int) *int { return &i }
+
+// The lease is renewed before each paid call: a tokened record's lease runs
+// from the moment of the upload, not from the claim.
+func TestSubmitRenewsLeaseBeforeUpload(t *testing.T) {
+	e := newEnv(t, idenfytest.Options{}, submit.Options{Lease: time.Hour})
+	e.sb.InjectFault(idenfy.PathProcess, idenfytest.Fault{Drop: true})
+	if _, err := e.stage.Submit(context.Background(), e.rec, e.prep); err != nil {
+		t.Fatal(err)
+	}
+	// The dropped upload released the record; its last renewal was written
+	// with the hour-long lease before the upload (then cleared by release).
+	r := e.get(t)
+	if r.State != pipeline.StateTokened || r.Version < e.rec.Version+4 {
+		t.Errorf("state %s version %d→%d: want tokened after intent, token, renewal and release", r.State, e.rec.Version, r.Version)
+	}
+}

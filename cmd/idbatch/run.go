@@ -197,8 +197,8 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 // exitCode maps a run's outcome to the exit codes of DESIGN.md.
 func exitCode(sum pipeline.Summary, err error, maxRatio float64) int {
 	switch {
-	case err != nil && !sum.Interrupted:
-		return exitFatal
+	case err != nil && !errors.Is(err, context.Canceled):
+		return exitFatal // a fatal error (out of credits…) wins over an interruption
 	case sum.Interrupted:
 		return exitInterrupted
 	}

@@ -175,5 +175,8 @@ func PatchColumns(p pipeline.Patch, enc Encoding) ([]Column, error) {
 	if p.RunID != nil {
 		set("run_id", *p.RunID)
 	}
+	if p.KeepLease && p.LeaseUntil != nil {
+		timeCol("lease_until", p.LeaseUntil)
+	}
 	return cols, nil
 }
