@@ -110,6 +110,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		MaxAttempts:    cfg.Limits.MaxAttempts,
 		MaxSubmissions: cfg.Limits.MaxSubmissions,
 		RunID:          runID,
+		Lease:          cfg.Limits.Lease,
 
 		ResendSkipAnalysis: cfg.Idenfy.ResendSkipAnalysis,
 	}, log)
