@@ -361,8 +361,10 @@ func (s *Stage) release(ctx context.Context, rec *pipeline.Record) {
 }
 
 // releaseBackoff is how long a released tokened record waits before it is
-// claimed again.
-const releaseBackoff = 15 * time.Second
+// claimed again. It is longer than the client's HTTP timeout (60 s): after an
+// unanswered /process, iDenfy may still be taking the upload in, and /status
+// must not be asked whether it landed before it could have.
+const releaseBackoff = 2 * time.Minute
 
 func (s *Stage) submitted(ctx context.Context, rec *pipeline.Record, hashes map[pipeline.Side]string) error {
 	now := s.now()
