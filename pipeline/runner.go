@@ -489,6 +489,9 @@ func (r *Runner) prepare(ctx context.Context, rec Record, c *counters) (work, bo
 		return work{}, false, nil
 	}
 	if ctx.Err() != nil {
+		// Stopped while fetching: give the record back at once, so that an
+		// immediate restart does not wait out its lease.
+		_ = r.Store.Transition(context.WithoutCancel(ctx), Transition{ID: rec.ID, From: rec.State, Version: rec.Version, To: rec.State, Now: r.Now()})
 		return work{}, false, nil
 	}
 	r.Log.Warn("fetch failed; retried later", "record", rec.ID, "err", err)
