@@ -31,38 +31,14 @@ type loadRow struct {
 }
 
 func encodeLoadRow(job string, rec pipeline.Record) (loadRow, error) {
-	if rec.Key == "" {
-		return loadRow{}, errors.New("empty key")
-	}
-	if rec.Job != "" && rec.Job != job {
-		return loadRow{}, fmt.Errorf("record of job %q loaded into job %q", rec.Job, job)
-	}
-	state := rec.State
-	switch state {
-	case "":
-		state = pipeline.StatePending
-	case pipeline.StatePending, pipeline.StateRejected:
-	default:
-		return loadRow{}, fmt.Errorf("cannot load a record in state %q (only pending or rejected)", state)
-	}
-	outcome := rec.Outcome
-	if state == pipeline.StateRejected && outcome == "" {
-		outcome = pipeline.OutcomeRejected
-	}
-	ref := rec.Ref
-	if ref == "" {
-		ref = pipeline.RefFor(job, rec.Key)
-	}
-	input, err := storecodec.JSONText(rec.Input)
+	r, err := storecodec.EncodeLoadRow(job, rec)
 	if err != nil {
-		return loadRow{}, fmt.Errorf("encode input: %w", err)
+		return loadRow{}, err
 	}
 	return loadRow{
-		key: rec.Key, ref: ref, line: int32(rec.Line),
-		input: input, hash: rec.Input.Hash(),
-		state: string(state), outcome: string(outcome),
-		rejectReason: rec.RejectReason, errorCode: rec.ErrorCode, errorMessage: rec.ErrorMessage,
-		runID: rec.RunID,
+		key: r.Key, ref: r.Ref, line: int32(r.Line), input: r.Input, hash: r.Hash,
+		state: string(r.State), outcome: string(r.Outcome),
+		rejectReason: r.RejectReason, errorCode: r.ErrorCode, errorMessage: r.ErrorMessage, runID: r.RunID,
 	}, nil
 }
 

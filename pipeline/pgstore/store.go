@@ -5,9 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/pipeline/internal/storecodec"
 )
 
 var _ pipeline.Store = (*Store)(nil)
@@ -82,41 +80,10 @@ func (s *Store) Close() error {
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+type migration = storecodec.Migration
 
-// migrations returns the embedded migrations in version order. A file is
-// named NNNN_description.sql; NNNN is its version.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive version number and '_'", base)
-		}
-		b, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s share version %d", ms[i-1].name, ms[i].name, ms[i].version)
-		}
-	}
-	return ms, nil
-}
+// migrations returns the embedded migrations in version order.
+func migrations() ([]migration, error) { return storecodec.Migrations(migrationFS) }
 
 // migrate applies, in one transaction, every embedded migration (up to upTo
 // when > 0) the database has not recorded in schema_migrations. Concurrent
@@ -149,7 +116,7 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 		}
 		known := map[int]bool{}
 		for _, m := range ms {
-			known[m.version] = true
+			known[m.Version] = true
 		}
 		have := map[int]bool{}
 		for _, v := range applied {
@@ -159,14 +126,14 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 			have[int(v)] = true
 		}
 		for _, m := range ms {
-			if have[m.version] || (upTo > 0 && m.version > upTo) {
+			if have[m.Version] || (upTo > 0 && m.Version > upTo) {
 				continue
 			}
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, m.version); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, m.Version); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 		}
 		return nil

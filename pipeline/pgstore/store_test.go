@@ -118,7 +118,7 @@ func TestMigrateFromPreviousVersion(t *testing.T) {
 	if len(ms) < 2 {
 		t.Fatal("fewer than two migrations: nothing to migrate from")
 	}
-	prev := ms[len(ms)-2].version
+	prev := ms[len(ms)-2].Version
 	old, err := open(ctx, dsn, prev)
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func TestMigrateFromPreviousVersion(t *testing.T) {
 	old.Close()
 
 	s := openTemp2(t, dsn)
-	if v, err := s.SchemaVersion(ctx); err != nil || v != ms[len(ms)-1].version {
+	if v, err := s.SchemaVersion(ctx); err != nil || v != ms[len(ms)-1].Version {
 		t.Fatalf("after migration: schema version %d, %v", v, err)
 	}
 	storetest.CheckAfterMigration(t, s, "job", before)

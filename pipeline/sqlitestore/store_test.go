@@ -105,7 +105,7 @@ func TestReopenKeepsDataAndMigrationsAreIdempotent(t *testing.T) {
 		if n != len(ms) {
 			t.Errorf("reopen %d: %d rows in schema_migrations, want %d", i, n, len(ms))
 		}
-		if v, err := s.SchemaVersion(ctx); err != nil || v != ms[len(ms)-1].version {
+		if v, err := s.SchemaVersion(ctx); err != nil || v != ms[len(ms)-1].Version {
 			t.Errorf("SchemaVersion: %d, %v", v, err)
 		}
 		var mode string
@@ -324,7 +324,7 @@ func TestMigrateFromPreviousVersion(t *testing.T) {
 		t.Fatal("fewer than two migrations: nothing to migrate from")
 	}
 	prevOpts := defaults
-	prevOpts.upTo = ms[len(ms)-2].version
+	prevOpts.upTo = ms[len(ms)-2].Version
 	old, err := open(ctx, path, prevOpts)
 	if err != nil {
 		t.Fatal(err)
@@ -340,7 +340,7 @@ func TestMigrateFromPreviousVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if v, err := s.SchemaVersion(ctx); err != nil || v != ms[len(ms)-1].version {
+	if v, err := s.SchemaVersion(ctx); err != nil || v != ms[len(ms)-1].Version {
 		t.Fatalf("after migration: schema version %d, %v", v, err)
 	}
 	storetest.CheckAfterMigration(t, s, "job", before)

@@ -8,7 +8,13 @@ package storecodec
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/idbatch/idbatch/pipeline"
@@ -179,4 +185,93 @@ func PatchColumns(p pipeline.Patch, enc Encoding) ([]Column, error) {
 		timeCol("lease_until", p.LeaseUntil)
 	}
 	return cols, nil
+}
+
+// LoadRow is one manifest record for Store.Load, validated, with its defaults
+// filled in and its input encoded.
+type LoadRow struct {
+	Key, Ref     string
+	Line         int
+	Input, Hash  string // input as JSON text, and Input.Hash()
+	State        pipeline.State
+	Outcome      pipeline.Outcome
+	RejectReason string
+	ErrorCode    string
+	ErrorMessage string
+	RunID        string
+}
+
+// EncodeLoadRow checks a record given to Store.Load for job: it needs a key,
+// belongs to job (or names none), and is pending (the default) or rejected (its
+// outcome then defaults to REJECTED). An empty Ref defaults to
+// pipeline.RefFor(job, key).
+func EncodeLoadRow(job string, rec pipeline.Record) (LoadRow, error) {
+	if rec.Key == "" {
+		return LoadRow{}, errors.New("empty key")
+	}
+	if rec.Job != "" && rec.Job != job {
+		return LoadRow{}, fmt.Errorf("record of job %q loaded into job %q", rec.Job, job)
+	}
+	state := rec.State
+	switch state {
+	case "":
+		state = pipeline.StatePending
+	case pipeline.StatePending, pipeline.StateRejected:
+	default:
+		return LoadRow{}, fmt.Errorf("cannot load a record in state %q (only pending or rejected)", state)
+	}
+	outcome := rec.Outcome
+	if state == pipeline.StateRejected && outcome == "" {
+		outcome = pipeline.OutcomeRejected
+	}
+	ref := rec.Ref
+	if ref == "" {
+		ref = pipeline.RefFor(job, rec.Key)
+	}
+	input, err := JSONText(rec.Input)
+	if err != nil {
+		return LoadRow{}, fmt.Errorf("encode input: %w", err)
+	}
+	return LoadRow{
+		Key: rec.Key, Ref: ref, Line: rec.Line, Input: input, Hash: rec.Input.Hash(),
+		State: state, Outcome: outcome,
+		RejectReason: rec.RejectReason, ErrorCode: rec.ErrorCode, ErrorMessage: rec.ErrorMessage, RunID: rec.RunID,
+	}, nil
+}
+
+// Migration is one embedded schema migration.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// Migrations reads migrations/NNNN_description.sql from fsys, in version
+// order; NNNN is the version, and two files may not share one.
+func Migrations(fsys fs.FS) ([]Migration, error) {
+	names, err := fs.Glob(fsys, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []Migration
+	for _, name := range names {
+		base := path.Base(name)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must start with a positive version number and '_'", base)
+		}
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, Migration{Version: v, Name: base, SQL: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].Version == ms[i-1].Version {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", ms[i-1].Name, ms[i].Name, ms[i].Version)
+		}
+	}
+	return ms, nil
 }
