@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,7 +24,7 @@ import (
 type genSource struct{ n int64 }
 
 func (g genSource) List(ctx context.Context, q pipeline.ListQuery) ([]pipeline.Record, error) {
-	var out []pipeline.Record
+	out := make([]pipeline.Record, 0, min(int64(q.Limit), max(g.n-q.AfterID, 0)))
 	for id := q.AfterID + 1; id <= g.n && len(out) < q.Limit; id++ {
 		out = append(out, genRecord(id))
 	}
@@ -142,6 +143,9 @@ func TestBenchChild(t *testing.T) {
 	if dir == "" {
 		return
 	}
+	// The runtime settings of cmd/idbatch's main, which runs exports.
+	debug.SetMemoryLimit(300 << 20)
+	debug.SetGCPercent(50)
 	n, _ := strconv.ParseInt(os.Getenv(envBenchRows), 10, 64)
 	d, err := OpenDestination(context.Background(), dir, nil)
 	if err != nil {

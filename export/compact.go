@@ -202,34 +202,39 @@ func (e *Exporter) compactPartition(ctx context.Context, part string, srcs []Fil
 	return target, rows, e.Dest.Delete(ctx, journal)
 }
 
-// mergeInto writes the rows of srcs, in order, into one new file at rel.
+// mergeInto writes the rows of srcs into one new file at rel (row groups
+// of RowGroupSize rows; the order of rows is not kept, see parallelWriter).
 func (e *Exporter) mergeInto(ctx context.Context, rel string, srcs []FileInfo, wopts []parquet.WriterOption) (int64, error) {
 	f, err := e.Dest.Create(ctx, rel)
 	if err != nil {
 		return 0, err
 	}
-	out := &countingWriter{File: f}
-	w := parquet.NewGenericWriter[Row](out, wopts...)
+	w := newParallelWriter(f, cmpOr(e.Workers, defaultWorkers()),
+		cmpOr(e.RowGroupSize, DefaultRowGroupSize), cmp.Or(e.groupBytes, maxRowGroupBytes), wopts)
+	abort := func() {
+		w.Abort()
+		_ = f.Abort()
+	}
 	var total int64
-	buf := make([]Row, writeBatch)
 	for _, s := range srcs {
 		b, err := e.Dest.ReadFile(ctx, s.Rel)
 		if err != nil {
-			_ = f.Abort()
+			abort()
 			return 0, err
 		}
 		pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
-			_ = f.Abort()
+			abort()
 			return 0, fmt.Errorf("%s: %w", s.Rel, err)
 		}
 		r := parquet.NewGenericReader[Row](pf)
 		var n int64
 		for {
+			buf := make([]Row, writeBatch) // the writer keeps it
 			k, err := r.Read(buf)
 			if k > 0 {
-				if _, werr := w.Write(buf[:k]); werr != nil {
-					_ = f.Abort()
+				if werr := w.Write(buf[:k]); werr != nil {
+					abort()
 					return 0, werr
 				}
 				n += int64(k)
@@ -238,17 +243,16 @@ func (e *Exporter) mergeInto(ctx context.Context, rel string, srcs []FileInfo, w
 				break
 			}
 			if err != nil {
-				_ = f.Abort()
+				abort()
 				return 0, fmt.Errorf("%s: %w", s.Rel, err)
 			}
 		}
 		_ = r.Close()
 		if n != pf.NumRows() {
-			_ = f.Abort()
+			abort()
 			return 0, fmt.Errorf("%s: read %d rows of %d", s.Rel, n, pf.NumRows())
 		}
 		total += n
-		clear(buf)
 	}
 	if err := w.Close(); err != nil {
 		_ = f.Abort()

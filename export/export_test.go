@@ -377,8 +377,11 @@ func TestExportPagesAndRowGroups(t *testing.T) {
 		set    func(*Exporter)
 		groups []int64
 	}{
-		{"by rows", func(e *Exporter) { e.RowGroupSize = 60 }, []int64{60, 60, 60, 60, 10}},
-		{"by bytes", func(e *Exporter) { e.groupBytes = 1 }, []int64{100, 100, 50}},
+		{"by rows", func(e *Exporter) { e.RowGroupSize, e.Workers = 60, 1 }, []int64{60, 60, 60, 60, 10}},
+		{"by bytes", func(e *Exporter) { e.groupBytes, e.Workers = 1, 1 }, []int64{100, 100, 50}},
+		// Three encoders take the pages as they come: each cuts its groups
+		// at 60 rows, and each may end with a partial group.
+		{"parallel", func(e *Exporter) { e.RowGroupSize, e.Workers = 60, 3 }, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -404,8 +407,25 @@ func TestExportPagesAndRowGroups(t *testing.T) {
 				t.Errorf("%d marked, want %d", got, n)
 			}
 			file := filepath.Join(root, filepath.FromSlash(wantPart))
-			if got := rowGroups(t, file); !slices.Equal(got, tc.groups) {
+			got := rowGroups(t, file)
+			if tc.groups != nil && !slices.Equal(got, tc.groups) {
 				t.Errorf("row groups %v, want %v", got, tc.groups)
+			}
+			var sum, full int64
+			for _, g := range got {
+				sum += g
+				if g > 60 && e.RowGroupSize == 60 {
+					t.Errorf("row groups %v: more than 60 rows in one", got)
+				}
+				if g == 60 {
+					full++
+				}
+			}
+			if sum != n {
+				t.Errorf("row groups %v hold %d rows, want %d", got, sum, n)
+			}
+			if e.RowGroupSize == 60 && full < n/60-int64(e.Workers)+1 {
+				t.Errorf("row groups %v: only %d full ones with %d workers", got, full, e.Workers)
 			}
 			if tc.name != "by rows" {
 				return

@@ -30,10 +30,12 @@ const (
 	listPageSize = 2000 // records per Source.List call (two or three pages are held at a time)
 	writeBatch   = 1000 // rows per parquet Write call
 	markBatch    = 1000 // ids per Source.MarkExported call
-	// maxRowGroupBytes flushes a row group early when its buffered (not yet
-	// compressed) size passes this, so that large raw_result values cannot
-	// make a RowGroupSize-row group take gigabytes of memory.
-	maxRowGroupBytes = 128 << 20
+	// maxRowGroupBytes cuts a row group early when what its encoder
+	// buffers (compressed pages and the page being filled) passes this, so
+	// that large raw_result values cannot make a RowGroupSize-row group take
+	// gigabytes of memory. Each of the Workers encoders holds up to about
+	// twice this (its pages, then the group as a file).
+	maxRowGroupBytes = 64 << 20
 )
 
 // endStates are the states whose records are exported.
@@ -49,8 +51,11 @@ type Exporter struct {
 	// Compression is "zstd" (default), "snappy" or "none".
 	Compression string
 	// RowGroupSize is the maximum number of rows per row group; default
-	// 128Ki. A row group is also cut when it grows past 128 MiB buffered.
+	// 128Ki. A row group is also cut when it grows past 64 MiB buffered.
 	RowGroupSize int
+	// Workers is the number of row groups encoded and compressed at once;
+	// default one per CPU (GOMAXPROCS), at most 4.
+	Workers int
 	// Now is the clock; default time.Now. Its UTC date is the dt= partition
 	// and its instant the exported_at of every row.
 	Now func() time.Time
@@ -124,13 +129,15 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 	var (
 		rel      string
 		file     File
-		w        *parquet.GenericWriter[Row]
+		w        *parallelWriter
 		ids      []int64
 		failures failuresBuf // the failures CSV's rows
-		out      *countingWriter
 	)
 	// abort discards the file, if any; the error returned is err.
 	abort := func(err error) (Report, error) {
+		if w != nil {
+			w.Abort()
+		}
 		if file != nil {
 			if aerr := file.Abort(); aerr != nil {
 				err = errors.Join(err, aerr)
@@ -138,42 +145,25 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 		}
 		return Report{ByOutcome: map[string]int{}, Recovered: rep.Recovered}, err
 	}
-	// write writes rows, writeBatch at a time, cutting the row group early
-	// when what it buffers grows large.
-	write := func(rows []Row) error {
-		for len(rows) > 0 {
-			k := min(len(rows), writeBatch)
-			if _, err := w.Write(rows[:k]); err != nil {
-				return fmt.Errorf("export: write %s: %w", rel, err)
-			}
-			rows = rows[k:]
-			if w.Size()-out.n > groupBytes {
-				if err := w.Flush(); err != nil {
-					return fmt.Errorf("export: write %s: %w", rel, err)
-				}
-			}
-		}
-		return nil
-	}
-
 	// Pages are listed and turned into rows one ahead by a goroutine, so
 	// that reading the Store overlaps with encoding and compressing.
 	lctx, stopList := context.WithCancel(ctx)
-	pages := listRows(lctx, st, pipeline.ListQuery{
+	pages := listRecords(lctx, st, pipeline.ListQuery{
 		Job:         e.Job,
 		States:      endStates,
 		NotExported: true,
 		Limit:       pageSize,
-	}, e.RunID, at)
+	})
 	defer func() {
 		stopList()
 		for range pages { // wait for the lister: st is not used after Export returns
 		}
 	}()
-	for pg := range pages {
-		if pg.err != nil {
-			return abort(pg.err)
+	for listed := range pages {
+		if listed.err != nil {
+			return abort(listed.err)
 		}
+		pg := toRows(listed.recs, e.RunID, at)
 		if err := ctx.Err(); err != nil {
 			return abort(err)
 		}
@@ -187,8 +177,8 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 			if file, err = e.Dest.Create(ctx, rel); err != nil {
 				return abort(fmt.Errorf("export: create %s: %w", rel, err))
 			}
-			out = &countingWriter{File: file}
-			w = parquet.NewGenericWriter[Row](out, opts...)
+			w = newParallelWriter(file, cmpOr(e.Workers, defaultWorkers()),
+				cmpOr(e.RowGroupSize, DefaultRowGroupSize), groupBytes, opts)
 		}
 		ids = append(ids, pg.ids...)
 		for i := range pg.rows {
@@ -197,8 +187,8 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 		for _, rec := range pg.fails {
 			failures.add(rec)
 		}
-		if err := write(pg.rows); err != nil {
-			return abort(err)
+		if err := w.Write(pg.rows); err != nil {
+			return abort(fmt.Errorf("export: write %s: %w", rel, err))
 		}
 	}
 	if err := ctx.Err(); err != nil { // the lister stops early when ctx ends
@@ -210,7 +200,9 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 	if err := ctx.Err(); err != nil {
 		return abort(err)
 	}
-	if err := w.Close(); err != nil {
+	err = w.Close()
+	w = nil // closed: nothing left to abort
+	if err != nil {
 		return abort(fmt.Errorf("export: write %s: %w", rel, err))
 	}
 
@@ -258,21 +250,17 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 	return rep, nil
 }
 
-// listedPage is one Source.List answer as rows, or the error that ended
-// listing.
+// listedPage is one Source.List answer, or the error that ended listing.
 type listedPage struct {
-	rows  []Row
-	ids   []int64           // ids[i] is the record of rows[i]
-	fails []pipeline.Record // the rejected and failed records among them
-	err   error
+	recs []pipeline.Record
+	err  error
 }
 
-// listRows lists q's records page by page (q.Limit per page, ids ascending
-// from q.AfterID) in a goroutine, one page ahead of the reader, and maps
-// those in an end state and not exported to rows (RowFromRecord). The
-// channel is closed after the last page, after an error (sent as the last
-// page), or when ctx ends.
-func listRows(ctx context.Context, st Source, q pipeline.ListQuery, runID string, at time.Time) <-chan listedPage {
+// listRecords lists q's records page by page (q.Limit per page, ids
+// ascending from q.AfterID) in a goroutine, one page ahead of the reader.
+// The channel is closed after the last page, after an error (sent as the
+// last page), or when ctx ends.
+func listRecords(ctx context.Context, st Source, q pipeline.ListQuery) <-chan listedPage {
 	pages := make(chan listedPage, 1)
 	go func() {
 		defer close(pages)
@@ -285,30 +273,14 @@ func listRows(ctx context.Context, st Source, q pipeline.ListQuery, runID string
 				err = fmt.Errorf("export: list records of job %s: %w", q.Job, err)
 			}
 			prev := q.AfterID
-			for _, rec := range recs {
-				q.AfterID = max(q.AfterID, rec.ID)
+			for i := range recs {
+				q.AfterID = max(q.AfterID, recs[i].ID)
 			}
 			if err == nil && len(recs) > 0 && q.AfterID == prev {
 				err = fmt.Errorf("export: list records of job %s: ids do not advance past %d", q.Job, prev)
 			}
-			var pg listedPage
-			if err != nil {
-				pg.err = err
-			} else {
-				pg.rows, pg.ids = make([]Row, 0, len(recs)), make([]int64, 0, len(recs))
-				for _, rec := range recs {
-					if !rec.State.End() || !rec.ExportedAt.IsZero() {
-						continue // not ours to export; a Store honouring the query never returns it
-					}
-					pg.rows = append(pg.rows, RowFromRecord(rec, runID, at))
-					pg.ids = append(pg.ids, rec.ID)
-					if rec.State == pipeline.StateRejected || rec.State == pipeline.StateFailed {
-						pg.fails = append(pg.fails, rec)
-					}
-				}
-			}
 			select {
-			case pages <- pg:
+			case pages <- listedPage{recs: recs, err: err}:
 			case <-ctx.Done():
 				return
 			}
@@ -318,6 +290,31 @@ func listRows(ctx context.Context, st Source, q pipeline.ListQuery, runID string
 		}
 	}()
 	return pages
+}
+
+// rowsPage is a listed page as rows.
+type rowsPage struct {
+	rows  []Row
+	ids   []int64           // ids[i] is the record of rows[i]
+	fails []pipeline.Record // the rejected and failed records among them
+}
+
+// toRows maps the records of a page that are in an end state and not
+// exported to rows (RowFromRecord).
+func toRows(recs []pipeline.Record, runID string, at time.Time) rowsPage {
+	pg := rowsPage{rows: make([]Row, 0, len(recs)), ids: make([]int64, 0, len(recs))}
+	for i := range recs {
+		rec := &recs[i]
+		if !rec.State.End() || !rec.ExportedAt.IsZero() {
+			continue // not ours to export; a Store honouring the query never returns it
+		}
+		pg.rows = append(pg.rows, RowFromRecord(*rec, runID, at))
+		pg.ids = append(pg.ids, rec.ID)
+		if rec.State == pipeline.StateRejected || rec.State == pipeline.StateFailed {
+			pg.fails = append(pg.fails, *rec)
+		}
+	}
+	return pg
 }
 
 // markAll marks ids exported at at, n per call.
@@ -335,19 +332,6 @@ func markAll(ctx context.Context, st Source, ids []int64, at time.Time, n int) e
 // markTimeout bounds the marking after a commit, which runs even if the
 // export's context was cancelled meanwhile.
 const markTimeout = 2 * time.Minute
-
-// countingWriter counts the bytes the parquet writer has sent to the file,
-// so that what is still buffered in the current row group is w.Size() - n.
-type countingWriter struct {
-	File
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.File.Write(p)
-	c.n += int64(n)
-	return n, err
-}
 
 func (e *Exporter) check() error {
 	switch {
