@@ -67,8 +67,9 @@ func (e *Exporter) compactDir() string { return e.jobDir() + "/_compact" }
 // Rows are copied unchanged (run_id and exported_at stay those of their
 // export). Partitions named in a pending sidecar (an export not settled yet)
 // are skipped. It must not run while an export of the same job writes into
-// a partition it compacts; by default it only compacts partitions of past
-// days, and exports write into today's.
+// a partition it compacts: with e.Lock set it holds the job's export lock,
+// which excludes exports; without, the caller must see to it. By default it
+// only compacts partitions of past days, and exports write into today's.
 //
 // Local destination (Linux): the new partition directory is built under
 // job=J/_compact/ (hard links to the files kept, plus the merged file), then
@@ -91,6 +92,11 @@ func (e *Exporter) Compact(ctx context.Context, opts CompactOptions) (CompactRep
 	if err != nil {
 		return rep, err
 	}
+	lk, err := e.acquireLock(ctx)
+	if err != nil {
+		return rep, err
+	}
+	defer lk.release(ctx)
 	if err := e.resolveCompactions(ctx); err != nil {
 		return rep, err
 	}
@@ -144,7 +150,7 @@ func (e *Exporter) Compact(ctx context.Context, opts CompactOptions) (CompactRep
 		if len(srcs) <= threshold || busy[part] {
 			continue
 		}
-		target, rows, err := e.compactPartition(ctx, part, srcs, wopts)
+		target, rows, err := e.compactPartition(ctx, lk, part, srcs, wopts)
 		if err != nil {
 			return rep, fmt.Errorf("export: compact %s: %w", part, err)
 		}
@@ -163,7 +169,7 @@ func randomID() string {
 }
 
 // compactPartition merges srcs of partition part into one file.
-func (e *Exporter) compactPartition(ctx context.Context, part string, srcs []FileInfo, wopts []parquet.WriterOption) (string, int64, error) {
+func (e *Exporter) compactPartition(ctx context.Context, lk *jobLock, part string, srcs []FileInfo, wopts []parquet.WriterOption) (string, int64, error) {
 	id := randomID()
 	name := "part-" + safeName(e.RunID) + "-" + safeName(cmp.Or(e.Worker, DefaultWorker)) + "-compacted-" + id + ".parquet"
 	target := part + "/" + name
@@ -185,12 +191,15 @@ func (e *Exporter) compactPartition(ctx context.Context, part string, srcs []Fil
 	if err := e.put(ctx, journal, func(f File) error { _, err := f.Write(b); return err }); err != nil {
 		return "", 0, err
 	}
-	rows, err := e.mergeInto(ctx, writeAt, srcs, wopts)
+	rows, err := e.mergeInto(ctx, lk, writeAt, srcs, wopts)
 	if err != nil {
 		_ = e.Dest.Delete(context.WithoutCancel(ctx), journal)
 		return "", 0, err
 	}
 	if local {
+		if err := lk.check(ctx); err != nil {
+			return "", 0, err // the next Compact discards the staging (journal)
+		}
 		if err := ld.swapPartition(j); err != nil {
 			return "", 0, err
 		}
@@ -204,7 +213,7 @@ func (e *Exporter) compactPartition(ctx context.Context, part string, srcs []Fil
 
 // mergeInto writes the rows of srcs into one new file at rel (row groups
 // of RowGroupSize rows; the order of rows is not kept, see parallelWriter).
-func (e *Exporter) mergeInto(ctx context.Context, rel string, srcs []FileInfo, wopts []parquet.WriterOption) (int64, error) {
+func (e *Exporter) mergeInto(ctx context.Context, lk *jobLock, rel string, srcs []FileInfo, wopts []parquet.WriterOption) (int64, error) {
 	f, err := e.Dest.Create(ctx, rel)
 	if err != nil {
 		return 0, err
@@ -255,6 +264,10 @@ func (e *Exporter) mergeInto(ctx context.Context, rel string, srcs []FileInfo, w
 		total += n
 	}
 	if err := w.Close(); err != nil {
+		_ = f.Abort()
+		return 0, err
+	}
+	if err := lk.check(ctx); err != nil {
 		_ = f.Abort()
 		return 0, err
 	}

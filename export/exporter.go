@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -60,6 +61,21 @@ type Exporter struct {
 	// and its instant the exported_at of every row.
 	Now func() time.Time
 
+	// Lock, when set (the Store), keeps Export and Compact of the job to
+	// one worker at a time across machines: each takes the job's "export"
+	// lock, waiting up to LockWait (default 10m) while another holds it,
+	// renews it every LockTTL/3 (default TTL 2m), and renews it once more
+	// right before making a file visible, so that a worker that lost it
+	// (stalled past the TTL) commits nothing. Holding it, Export also
+	// settles what interrupted exports of other workers left (their pending
+	// sidecars). Without it, only one process may export a job at a time.
+	Lock     Locker
+	LockTTL  time.Duration
+	LockWait time.Duration
+	// Log receives the few things an export says on its own (waiting for
+	// the lock); nil discards them.
+	Log *slog.Logger
+
 	// Batch sizes, zero for the defaults; tests make them small.
 	pageSize   int   // records per Source.List call (listPageSize)
 	markSize   int   // ids per Source.MarkExported call (markBatch)
@@ -114,7 +130,12 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	if rep.Recovered, err = e.resolvePending(ctx, st); err != nil {
+	lk, err := e.acquireLock(ctx)
+	if err != nil {
+		return rep, err
+	}
+	defer lk.release(ctx)
+	if rep.Recovered, err = e.resolvePending(ctx, st, lk != nil); err != nil {
 		return rep, err
 	}
 	now := time.Now
@@ -213,6 +234,9 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 		pend.Failures = e.failuresPath(rel, at)
 	}
 	side := e.pendingPath(rel)
+	if err := lk.check(ctx); err != nil { // before the failures CSV is visible
+		return abort(err)
+	}
 	if err := e.putPending(ctx, side, pend); err != nil {
 		return abort(err)
 	}
@@ -222,6 +246,16 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 			_ = e.Dest.Delete(context.WithoutCancel(ctx), side) // best effort: resolution deletes it anyway
 			return r, err
 		}
+	}
+	if err := lk.check(ctx); err != nil {
+		// Best effort (resolution removes them too): the file was never
+		// visible, so neither is what describes it.
+		r, err := abort(err)
+		dctx := context.WithoutCancel(ctx)
+		if pend.Failures == "" || e.Dest.Delete(dctx, pend.Failures) == nil {
+			_ = e.Dest.Delete(dctx, side)
+		}
+		return r, err
 	}
 	if err := file.Commit(); err != nil {
 		// The sidecar stays: a commit that failed on our side may still

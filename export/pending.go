@@ -1,7 +1,6 @@
 package export
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,11 +25,12 @@ type pending struct {
 // jobDir is the job's partition directory, job=<escaped job>.
 func (e *Exporter) jobDir() string { return "job=" + escapePartition(e.Job) }
 
-// pendingDir holds this worker's pending sidecars. Each worker settles only
+// pendingDir holds this worker's pending sidecars. An export holding the
+// job's lock settles every worker's; without the lock a worker settles only
 // its own: another worker's sidecar may belong to a file being committed
 // right now.
 func (e *Exporter) pendingDir() string {
-	return e.jobDir() + "/_pending/worker=" + safeName(cmp.Or(e.Worker, DefaultWorker))
+	return e.jobDir() + "/_pending/worker=" + safeName(e.worker())
 }
 
 // pendingPath is the sidecar of part file rel (job=J/dt=D/part-X.parquet).
@@ -97,13 +97,19 @@ func (e *Exporter) put(ctx context.Context, rel string, write func(File) error) 
 	return nil
 }
 
-// resolvePending settles this worker's sidecars left by an export that
-// stopped between writing its sidecar and removing it: when the part file
-// exists, its records are marked exported (at the exported_at written in
-// the file); when it does not, its failures CSV (if any) is removed. The
-// sidecar is removed last. It returns how many records it marked.
-func (e *Exporter) resolvePending(ctx context.Context, st Source) (int, error) {
-	sides, err := e.Dest.List(ctx, e.pendingDir())
+// resolvePending settles the sidecars left by an export that stopped
+// between writing its sidecar and removing it: when the part file exists,
+// its records are marked exported (at the exported_at written in the file);
+// when it does not, its failures CSV (if any) is removed. The sidecar is
+// removed last. It returns how many records it marked. With all (the job's
+// lock held: no other export is running) it settles every worker's
+// sidecars, and otherwise only this worker's.
+func (e *Exporter) resolvePending(ctx context.Context, st Source, all bool) (int, error) {
+	dir := e.pendingDir()
+	if all {
+		dir = e.jobDir() + "/_pending"
+	}
+	sides, err := e.Dest.List(ctx, dir)
 	if err != nil {
 		return 0, err
 	}

@@ -20,6 +20,10 @@ var ErrNotFound = errors.New("pipeline: record not found")
 // means two records were attributed one verification, a bug to report.
 var ErrScanRefTaken = errors.New("pipeline: scanRef held by another record")
 
+// ErrLocked is returned (wrapped, with the holder and its expiry) by
+// Store.Lock when another owner holds the lock.
+var ErrLocked = errors.New("pipeline: held by another owner")
+
 // LoadStats tells what a manifest load did.
 type LoadStats struct {
 	Inserted  int // new records
@@ -179,6 +183,24 @@ type Store interface {
 	StartRun(ctx context.Context, r Run) error
 	FinishRun(ctx context.Context, r Run) error
 	Runs(ctx context.Context, job string, n int) ([]Run, error)
+
+	// Lock takes job's lock called name for owner until until (a lease):
+	// it succeeds when the lock is free, expired at now, or owner's already
+	// (which renews it to until), and otherwise returns an error wrapping
+	// ErrLocked. Atomic and durable: of concurrent callers, on any handle
+	// or machine sharing the Store, one at most holds a lock at an instant.
+	// Locks keep work that must not run twice at once for a job (an
+	// export) to one worker; a holder that dies loses its lock at until.
+	Lock(ctx context.Context, job, name, owner string, now, until time.Time) error
+	// Renew extends owner's lock to until, even if it expired meanwhile,
+	// provided nobody took it since: it returns an error wrapping ErrLocked
+	// when the lock is another owner's or free (taken and released by
+	// another owner). A holder renews before acting on the lock, so that it
+	// never acts after another owner did.
+	Renew(ctx context.Context, job, name, owner string, until time.Time) error
+	// Unlock releases the lock if owner holds it, and otherwise does
+	// nothing.
+	Unlock(ctx context.Context, job, name, owner string) error
 
 	Close() error
 }

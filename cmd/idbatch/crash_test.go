@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"syscall"
 	"testing"
@@ -351,5 +352,56 @@ func TestCrashAtRandomMoments(t *testing.T) {
 			e.complete()
 			e.verify(true)
 		})
+	}
+}
+
+// TestWorkersShareOnePostgresJob runs the scale-out of DESIGN.md: several
+// `idbatch run` processes on one job in one PostgreSQL Store, started
+// together (each with its own webhook receiver; the sandbox calls the
+// first's). They split the records, and each ends with an export of what
+// it finds ended: nothing is charged twice and each record is in exactly
+// one Parquet file.
+func TestWorkersShareOnePostgresJob(t *testing.T) {
+	exporttest.Available(t)
+	t.Parallel()
+	e := newCrashEnv(t, 16, 300, pgtest.DSN(t, 4))
+	base, err := os.ReadFile(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	type worker struct {
+		cmd *exec.Cmd
+		out *bytes.Buffer
+	}
+	var workers []worker
+	for i := range 3 {
+		cfg := e.cfgPath
+		if i > 0 { // its own receiver, unused by the sandbox
+			hook := freeAddr(t)
+			cfg = filepath.Join(e.dir, fmt.Sprintf("worker%d.yaml", i))
+			b := regexp.MustCompile(`webhook_listen: "[^"]*"`).ReplaceAll(base, []byte(`webhook_listen: "`+hook+`"`))
+			if err := os.WriteFile(cfg, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd := exec.CommandContext(ctx, binPath, "run", "-c", cfg)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		workers = append(workers, worker{cmd, &out})
+	}
+	for i, w := range workers {
+		if err := w.cmd.Wait(); err != nil {
+			t.Fatalf("worker %d: %v\n%s", i, err, w.out)
+		}
+	}
+	e.complete()
+	e.verify(false)
+	if c := e.sb.Charges(); c.ProcessesAccepted != len(e.set.Samples) {
+		t.Errorf("%d processes accepted for %d records", c.ProcessesAccepted, len(e.set.Samples))
 	}
 }

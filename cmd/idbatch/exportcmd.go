@@ -37,7 +37,8 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		return exitFatal, err
 	}
 	runID := newRunID(time.Now())
-	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: "w0", Compression: cfg.Export.Compression}
+	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: "w0", Compression: cfg.Export.Compression,
+		Lock: st, Log: newLogger(cfg.Log, stderr, false).With("job", cfg.Job)}
 	rep, err := exp.Export(ctx, st)
 	if rep.Recovered > 0 {
 		fmt.Fprintf(stdout, "marked %d records of an interrupted export as exported (their file was committed)\n", rep.Recovered)

@@ -145,7 +145,8 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		background = append(background, poller.Run)
 	}
 
-	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: "w0", Compression: cfg.Export.Compression}
+	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: "w0", Compression: cfg.Export.Compression,
+		Lock: st, Log: log.With("stage", "export")}
 	var prog *progressPrinter
 	if progressLine {
 		prog = &progressPrinter{w: o.stderr}

@@ -65,3 +65,45 @@ func (s *Store) Runs(ctx context.Context, job string, n int) ([]pipeline.Run, er
 	}
 	return out, nil
 }
+
+// Lock takes, renews or refuses job's lock name (see pipeline.Store).
+func (s *Store) Lock(ctx context.Context, job, name, owner string, now, until time.Time) error {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO locks (job, name, owner, until) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (job, name) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until
+		WHERE locks.owner = EXCLUDED.owner OR locks.until <= $5`,
+		job, name, owner, until.UTC(), now.UTC())
+	if err != nil {
+		return fmt.Errorf("pgstore: lock %s of job %s: %w", name, job, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var holder string
+	var held time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT owner, until FROM locks WHERE job = $1 AND name = $2`, job, name).Scan(&holder, &held); err != nil {
+		return fmt.Errorf("pgstore: lock %s of job %s: %w", name, job, pipeline.ErrLocked)
+	}
+	return fmt.Errorf("pgstore: lock %s of job %s: %w (%s, until %s)", name, job, pipeline.ErrLocked,
+		holder, held.UTC().Format(time.RFC3339))
+}
+
+// Renew extends owner's lock if nobody took it since (see pipeline.Store).
+func (s *Store) Renew(ctx context.Context, job, name, owner string, until time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE locks SET until = $1 WHERE job = $2 AND name = $3 AND owner = $4`,
+		until.UTC(), job, name, owner)
+	if err != nil {
+		return fmt.Errorf("pgstore: renew lock %s of job %s: %w", name, job, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("pgstore: renew lock %s of job %s: %w (no longer %s's)", name, job, pipeline.ErrLocked, owner)
+	}
+	return nil
+}
+
+// Unlock releases job's lock name if owner holds it.
+func (s *Store) Unlock(ctx context.Context, job, name, owner string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM locks WHERE job = $1 AND name = $2 AND owner = $3`, job, name, owner); err != nil {
+		return fmt.Errorf("pgstore: unlock %s of job %s: %w", name, job, err)
+	}
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/idbatch/idbatch/pipeline"
 )
@@ -69,4 +70,54 @@ func (s *Store) Runs(ctx context.Context, job string, n int) ([]pipeline.Run, er
 		return nil, fmt.Errorf("sqlitestore: runs %s: %w", job, err)
 	}
 	return out, nil
+}
+
+// Lock takes, renews or refuses job's lock name (see pipeline.Store).
+func (s *Store) Lock(ctx context.Context, job, name, owner string, now, until time.Time) error {
+	res, err := s.exec(ctx, `INSERT INTO locks (job, name, owner, until) VALUES (?, ?, ?, ?)
+		ON CONFLICT (job, name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+		WHERE locks.owner = excluded.owner OR locks.until <= ?`,
+		job, name, owner, until.UnixMicro(), now.UnixMicro())
+	var n int64
+	if err == nil {
+		n, err = res.RowsAffected()
+	}
+	if err != nil {
+		return fmt.Errorf("sqlitestore: lock %s of job %s: %w", name, job, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	var holder string
+	var held int64
+	if err := s.db.QueryRowContext(ctx, `SELECT owner, until FROM locks WHERE job = ? AND name = ?`, job, name).Scan(&holder, &held); err != nil {
+		return fmt.Errorf("sqlitestore: lock %s of job %s: %w", name, job, pipeline.ErrLocked)
+	}
+	return fmt.Errorf("sqlitestore: lock %s of job %s: %w (%s, until %s)", name, job, pipeline.ErrLocked,
+		holder, time.UnixMicro(held).UTC().Format(time.RFC3339))
+}
+
+// Renew extends owner's lock if nobody took it since (see pipeline.Store).
+func (s *Store) Renew(ctx context.Context, job, name, owner string, until time.Time) error {
+	res, err := s.exec(ctx, `UPDATE locks SET until = ? WHERE job = ? AND name = ? AND owner = ?`,
+		until.UnixMicro(), job, name, owner)
+	var n int64
+	if err == nil {
+		n, err = res.RowsAffected()
+	}
+	if err != nil {
+		return fmt.Errorf("sqlitestore: renew lock %s of job %s: %w", name, job, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("sqlitestore: renew lock %s of job %s: %w (no longer %s's)", name, job, pipeline.ErrLocked, owner)
+	}
+	return nil
+}
+
+// Unlock releases job's lock name if owner holds it.
+func (s *Store) Unlock(ctx context.Context, job, name, owner string) error {
+	if _, err := s.exec(ctx, `DELETE FROM locks WHERE job = ? AND name = ? AND owner = ?`, job, name, owner); err != nil {
+		return fmt.Errorf("sqlitestore: unlock %s of job %s: %w", name, job, err)
+	}
+	return nil
 }

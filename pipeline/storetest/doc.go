@@ -47,4 +47,8 @@
 //     exported; Counts returns 0 (or no entry) for empty states.
 //   - Runs lists the latest runs first; FinishRun of an unknown run wraps
 //     ErrNotFound.
+//   - Lock is held by one owner at a time per job and name until it expires
+//     or is released; its holder renews it (Lock or Renew), Renew even after
+//     the expiry unless another owner took it meanwhile; another owner's
+//     Unlock does nothing; of 8 owners racing for a free lock one gets it.
 package storetest

@@ -82,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) pipeline.Store) {
 		{"Runs", testRuns},
 		{"ResultNeverBackwards", testResultNeverBackwards},
 		{"IntentsAndOrphans", testIntentsAndOrphans},
+		{"Locks", testLocks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,8 +96,9 @@ func Run(t *testing.T, open func(t *testing.T) pipeline.Store) {
 	})
 }
 
-// Concurrent checks that concurrent claims never hand out a record twice and
-// that concurrent transitions of one record succeed exactly once, with 8
+// Concurrent checks that concurrent claims never hand out a record twice,
+// that concurrent transitions of one record succeed exactly once, and that
+// of owners racing for a lock one gets it, with 8
 // goroutines spread over stores (several handles on one database, or one).
 func Concurrent(t *testing.T, stores ...pipeline.Store) {
 	if len(stores) == 0 {
@@ -104,6 +106,7 @@ func Concurrent(t *testing.T, stores ...pipeline.Store) {
 	}
 	t.Run("Claims", func(t *testing.T) { concurrentClaims(t, stores) })
 	t.Run("Transitions", func(t *testing.T) { concurrentTransitions(t, stores) })
+	t.Run("Locks", func(t *testing.T) { concurrentLocks(t, stores) })
 }
 
 func concurrentClaims(t *testing.T, stores []pipeline.Store) {
