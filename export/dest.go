@@ -392,6 +392,37 @@ func (d *localDest) Delete(ctx context.Context, relPaths ...string) error {
 	return nil
 }
 
+// removeStale removes, under prefix, the temporary files of writes that
+// were neither committed nor aborted: their process died. Only called while
+// the job's lock is held, when no write under prefix is in progress. It
+// returns how many it removed.
+func (d *localDest) removeStale(ctx context.Context, prefix string) (int, error) {
+	if err := checkRel(prefix); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := filepath.WalkDir(d.Location(prefix), func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.IsDir() || !strings.HasPrefix(e.Name(), ".") || !strings.Contains(e.Name(), ".tmp-") {
+			return nil
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		n++
+		return nil
+	})
+	return n, err
+}
+
 // List walks prefix; temporary files of uncommitted writes (*.tmp-*) are
 // not listed.
 func (d *localDest) List(ctx context.Context, prefix string) ([]FileInfo, error) {

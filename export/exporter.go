@@ -64,7 +64,7 @@ type Exporter struct {
 	// Lock, when set (the Store), keeps Export and Compact of the job to
 	// one worker at a time across machines: each takes the job's "export"
 	// lock, waiting up to LockWait (default 10m) while another holds it,
-	// renews it every LockTTL/3 (default TTL 2m), and renews it once more
+	// renews it every LockTTL/3 (default TTL 30s), and renews it once more
 	// right before making a file visible, so that a worker that lost it
 	// (stalled past the TTL) commits nothing. Holding it, Export also
 	// settles what interrupted exports of other workers left (their pending
@@ -135,6 +135,9 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 		return rep, err
 	}
 	defer lk.release(ctx)
+	if lk != nil {
+		e.removeStale(ctx)
+	}
 	if rep.Recovered, err = e.resolvePending(ctx, st, lk != nil); err != nil {
 		return rep, err
 	}

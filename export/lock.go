@@ -28,7 +28,10 @@ const lockName = "export"
 
 // Lock defaults.
 const (
-	DefaultLockTTL  = 2 * time.Minute
+	// DefaultLockTTL is short because a killed holder keeps the lock until
+	// it passes: the rerun after a kill -9 waits that long to export.
+	// Renewals every TTL/3 are one small write each.
+	DefaultLockTTL  = 30 * time.Second
 	DefaultLockWait = 10 * time.Minute
 )
 
@@ -142,6 +145,25 @@ func (jl *jobLock) release(ctx context.Context) {
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	_ = jl.l.Unlock(uctx, jl.job, lockName, jl.owner) // if lost, it expires
+}
+
+// removeStale removes the temporary files that killed writes of the job
+// left in a local destination (S3: an upload never completed stays an
+// incomplete multipart upload, which a bucket lifecycle rule aborts; see
+// docs/analysts.md). Called with the job's lock held. Best effort.
+func (e *Exporter) removeStale(ctx context.Context) {
+	d, ok := e.Dest.(interface {
+		removeStale(ctx context.Context, prefix string) (int, error)
+	})
+	if !ok {
+		return
+	}
+	n, err := d.removeStale(ctx, e.jobDir())
+	if err != nil {
+		e.logger().Warn("removing temporary files of interrupted exports failed", "job", e.Job, "err", err.Error())
+	} else if n > 0 {
+		e.logger().Info("removed temporary files of interrupted exports", "job", e.Job, "files", n)
+	}
 }
 
 func (e *Exporter) worker() string { return cmp.Or(e.Worker, DefaultWorker) }

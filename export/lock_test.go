@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -179,4 +180,33 @@ func (h *hookSource) List(ctx context.Context, q pipeline.ListQuery) ([]pipeline
 	recs, err := h.Source.List(ctx, q)
 	h.afterList(int(h.calls.Add(1)))
 	return recs, err
+}
+
+// Holding the lock, an export removes the temporary files that killed
+// writes left (nothing else writes under the job's directory meanwhile).
+func TestExportRemovesStaleTemporaryFiles(t *testing.T) {
+	t.Parallel()
+	st := sqliteWithRejected(t, 5)
+	dest, root := localDestination(t)
+	dir := filepath.Join(root, "job="+testJob, "dt=2025-03-01")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, ".part-run-0-w0.parquet.tmp-12345")
+	keep := filepath.Join(dir, "part-run-0-w0.parquet")
+	for _, p := range []string{stale, keep} {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := &Exporter{Dest: dest, Job: testJob, RunID: "run-1", Now: fixedNow, Lock: st}
+	if _, err := e.Export(t.Context(), st); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temporary file still there (%v)", err)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("committed file removed: %v", err)
+	}
 }

@@ -38,7 +38,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	}
 	runID := newRunID(time.Now())
 	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: "w0", Compression: cfg.Export.Compression,
-		Lock: st, Log: newLogger(cfg.Log, stderr, false).With("job", cfg.Job)}
+		Lock: st, LockTTL: exportLockTTL(cfg), Log: newLogger(cfg.Log, stderr, false).With("job", cfg.Job)}
 	rep, err := exp.Export(ctx, st)
 	if rep.Recovered > 0 {
 		fmt.Fprintf(stdout, "marked %d records of an interrupted export as exported (their file was committed)\n", rep.Recovered)
@@ -64,4 +64,14 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		fmt.Fprintf(stdout, "compaction: %d partitions, %d files merged, %d rows\n", len(crep.Partitions), crep.Merged, crep.Rows)
 	}
 	return exitOK, nil
+}
+
+// exportLockTTL is how long a killed worker keeps the job's export lock:
+// limits.lease (how long it keeps its records), at most the export's
+// default of 30 s.
+func exportLockTTL(cfg Config) time.Duration {
+	if cfg.Limits.Lease > 0 {
+		return min(cfg.Limits.Lease, export.DefaultLockTTL)
+	}
+	return export.DefaultLockTTL
 }

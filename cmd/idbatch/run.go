@@ -146,7 +146,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	}
 
 	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: "w0", Compression: cfg.Export.Compression,
-		Lock: st, Log: log.With("stage", "export")}
+		Lock: st, LockTTL: exportLockTTL(cfg), Log: log.With("stage", "export")}
 	var prog *progressPrinter
 	if progressLine {
 		prog = &progressPrinter{w: o.stderr}
