@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,13 +44,35 @@ func TestMain(m *testing.M) {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Not a port the kernel picks (127.0.0.1:0): between this function
+	// closing it and the binary binding it, an outgoing connection of a
+	// parallel test (HTTP, S3, PostgreSQL clients) may take the same
+	// ephemeral port as its local port. Ports 10000-19999 are below the
+	// ephemeral range (32768+) and the CI's PostgreSQL port (20000+), and
+	// none is handed out twice in this process.
+	freePorts.Lock()
+	defer freePorts.Unlock()
+	for range 1000 {
+		port := 10000 + rand.IntN(10000)
+		if freePorts.used[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		freePorts.used[port] = true
+		return ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port in 10000-19999")
+	return ""
 }
+
+var freePorts = struct {
+	sync.Mutex
+	used map[int]bool
+}{used: map[int]bool{}}
 
 // runBinary runs the built idbatch and returns its exit code and stderr.
 func runBinary(t *testing.T, args ...string) (int, string) {
