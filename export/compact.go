@@ -218,8 +218,7 @@ func (e *Exporter) mergeInto(ctx context.Context, lk *jobLock, rel string, srcs 
 	if err != nil {
 		return 0, err
 	}
-	w := newParallelWriter(f, cmpOr(e.Workers, defaultWorkers()),
-		cmpOr(e.RowGroupSize, DefaultRowGroupSize), cmp.Or(e.groupBytes, maxRowGroupBytes), wopts)
+	w := e.newWriter(f, wopts)
 	abort := func() {
 		w.Abort()
 		_ = f.Abort()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -148,7 +149,6 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 	at := now().UTC().Truncate(time.Microsecond)
 	pageSize := cmpOr(e.pageSize, listPageSize)
 	markSize := cmpOr(e.markSize, markBatch)
-	groupBytes := cmp.Or(e.groupBytes, maxRowGroupBytes)
 
 	var (
 		rel      string
@@ -201,8 +201,7 @@ func (e *Exporter) Export(ctx context.Context, st Source) (Report, error) {
 			if file, err = e.Dest.Create(ctx, rel); err != nil {
 				return abort(fmt.Errorf("export: create %s: %w", rel, err))
 			}
-			w = newParallelWriter(file, cmpOr(e.Workers, defaultWorkers()),
-				cmpOr(e.RowGroupSize, DefaultRowGroupSize), groupBytes, opts)
+			w = e.newWriter(file, opts)
 		}
 		ids = append(ids, pg.ids...)
 		for i := range pg.rows {
@@ -369,6 +368,13 @@ func markAll(ctx context.Context, st Source, ids []int64, at time.Time, n int) e
 // markTimeout bounds the marking after a commit, which runs even if the
 // export's context was cancelled meanwhile.
 const markTimeout = 2 * time.Minute
+
+// newWriter starts the file writer of an export or a compaction with the
+// Exporter's workers and row group limits.
+func (e *Exporter) newWriter(out io.Writer, opts []parquet.WriterOption) *parallelWriter {
+	return newParallelWriter(out, cmpOr(e.Workers, defaultWorkers()),
+		cmpOr(e.RowGroupSize, DefaultRowGroupSize), cmp.Or(e.groupBytes, maxRowGroupBytes), opts)
+}
 
 func (e *Exporter) check() error {
 	switch {
