@@ -83,6 +83,9 @@ func Run(t *testing.T, open func(t *testing.T) pipeline.Store) {
 		{"ResultNeverBackwards", testResultNeverBackwards},
 		{"IntentsAndOrphans", testIntentsAndOrphans},
 		{"Locks", testLocks},
+		{"Workers", testWorkers},
+		{"ClaimDeadOwner", testClaimDeadOwner},
+		{"Stats", testStats},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
