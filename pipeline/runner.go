@@ -20,10 +20,10 @@ var ErrCapReached = errors.New("max_submissions reached")
 // Runner drives one run of a job: rescue, claim → prepare → submit, wait for
 // results, export. Stages hand records to each other through the Store.
 type Runner struct {
-	Store     Store
-	Job       string
-	RunID     string
-	Owner     string // lease owner and worker ID: unique per process
+	Store Store
+	Job   string
+	RunID string
+	Owner string // lease owner and worker ID: unique per process
 	// Worker describes this process in the Store's worker registry (ID,
 	// Job, RunID and StartedAt are filled from the Runner). It heartbeats
 	// every HeartbeatEvery; a worker silent for WorkerTimeout is dead and
@@ -37,10 +37,10 @@ type Runner struct {
 	// before the record is retried; default 2m.
 	TokenExpiry  time.Duration
 	OrphanMargin time.Duration
-	Preparer  Preparer
-	Submitter Submitter
-	Exporter  Exporter // nil: no export
-	Log       *slog.Logger
+	Preparer     Preparer
+	Submitter    Submitter
+	Exporter     Exporter // nil: no export
+	Log          *slog.Logger
 
 	PrepareWorkers int           // default 2 (normalization is CPU-bound)
 	SubmitWorkers  int           // default 8 (calls wait on the shared limiter)
@@ -92,19 +92,19 @@ type Summary struct {
 	// live worker, possible orphans waiting for any token they may have to
 	// expire, and records parked for a retry. The next run (or the live
 	// worker) takes them up.
-	HeldByOthers   int       `json:"held_by_live_workers,omitempty"`
-	HeldUntil      time.Time `json:"held_until,omitzero"`
-	OrphansWaiting int       `json:"orphans_waiting,omitempty"`
-	OrphansRetryAt time.Time `json:"orphans_retry_at,omitzero"`
-	Parked         int       `json:"parked_for_retry,omitempty"`
-	ParkedUntil    time.Time `json:"parked_until,omitzero"`
-	Export        ExportReport   `json:"export"`
-	CapReached    bool           `json:"cap_reached,omitempty"`
-	TimeUp        bool           `json:"max_duration_reached,omitempty"`
-	Interrupted   bool           `json:"interrupted,omitempty"`
-	Error         string         `json:"error,omitempty"`
-	ExitCode      int            `json:"exit_code"`
-	Extra         map[string]any `json:"extra,omitempty"`
+	HeldByOthers   int            `json:"held_by_live_workers,omitempty"`
+	HeldUntil      time.Time      `json:"held_until,omitzero"`
+	OrphansWaiting int            `json:"orphans_waiting,omitempty"`
+	OrphansRetryAt time.Time      `json:"orphans_retry_at,omitzero"`
+	Parked         int            `json:"parked_for_retry,omitempty"`
+	ParkedUntil    time.Time      `json:"parked_until,omitzero"`
+	Export         ExportReport   `json:"export"`
+	CapReached     bool           `json:"cap_reached,omitempty"`
+	TimeUp         bool           `json:"max_duration_reached,omitempty"`
+	Interrupted    bool           `json:"interrupted,omitempty"`
+	Error          string         `json:"error,omitempty"`
+	ExitCode       int            `json:"exit_code"`
+	Extra          map[string]any `json:"extra,omitempty"`
 }
 
 type counters struct {

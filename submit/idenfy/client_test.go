@@ -441,7 +441,7 @@ func TestBeforeSend(t *testing.T) {
 type orderLimiter struct{ order *[]string }
 
 func (l *orderLimiter) Wait(context.Context) error { *l.order = append(*l.order, "wait"); return nil }
-func (l *orderLimiter) Throttled(time.Duration)     {}
+func (l *orderLimiter) Throttled(time.Duration)    {}
 
 // hangUp reads the request body, then closes the connection without answering.
 func hangUp(n *atomic.Int32) http.HandlerFunc {
