@@ -195,7 +195,9 @@ type Store interface {
 	// ErrLocked. Atomic and durable: of concurrent callers, on any handle
 	// or machine sharing the Store, one at most holds a lock at an instant.
 	// Locks keep work that must not run twice at once for a job (an
-	// export) to one worker; a holder that dies loses its lock at until.
+	// export) to one worker; a holder that dies loses its lock at until,
+	// or at once when owner is "<worker ID>/…" of a registered worker that
+	// stopped or has not heartbeated for WorkerTimeout.
 	Lock(ctx context.Context, job, name, owner string, now, until time.Time) error
 	// Renew extends owner's lock to until, even if it expired meanwhile,
 	// provided nobody took it since: it returns an error wrapping ErrLocked

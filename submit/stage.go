@@ -299,11 +299,15 @@ func (s *Stage) tokenOnce(ctx context.Context, rec *pipeline.Record, p pipeline.
 // token after all.
 const codeTokenServerError = "token_server_error"
 
-// isRefusedServerError reports a /token answered by iDenfy itself with a
-// server error (its standard body): handled and refused, nothing created.
+// isRefusedServerError reports a call answered by iDenfy itself with a
+// server error (its standard body, not a gateway's): handled and refused.
+// For /token nothing was created; /process calls are reconciled anyway.
 func isRefusedServerError(err error) bool {
 	var ae *idenfy.APIError
-	return errors.As(err, &ae) && ae.ServerError() && !ae.Throttled() && !errors.Is(err, idenfy.ErrAmbiguous)
+	if !errors.As(err, &ae) || !ae.ServerError() || ae.Throttled() || ae.Identifier == "" {
+		return false
+	}
+	return ae.Endpoint != idenfy.PathToken || !errors.Is(err, idenfy.ErrAmbiguous)
 }
 
 // adoptToken stores a freshly created token on a record that another worker
@@ -386,8 +390,16 @@ func (s *Stage) moveOrLog(ctx context.Context, rec *pipeline.Record, to pipeline
 	return err
 }
 
+// maxProcessRetries bounds the immediate re-uploads of a /process that
+// iDenfy refused with a server error while the token stayed unused.
+const maxProcessRetries = 3
+
 // process uploads the images with the stored token.
 func (s *Stage) process(ctx context.Context, rec *pipeline.Record, p pipeline.Prepared, out *pipeline.SubmitOutcome) error {
+	return s.processAttempt(ctx, rec, p, out, 0)
+}
+
+func (s *Stage) processAttempt(ctx context.Context, rec *pipeline.Record, p pipeline.Prepared, out *pipeline.SubmitOutcome, retries int) error {
 	images := make(map[string][]byte, len(p.Images))
 	for side, b := range p.Images {
 		images[string(side)] = b
@@ -434,6 +446,14 @@ func (s *Stage) process(ctx context.Context, rec *pipeline.Record, p pipeline.Pr
 		if rerr != nil {
 			s.release(ctx, rec)
 			return nil // stays tokened; reconciled on the next claim
+		}
+		if again && isRefusedServerError(err) && retries < maxProcessRetries && ctx.Err() == nil {
+			// iDenfy answered with its own error body and /status says the
+			// token is unused: the upload never landed and nothing is in
+			// flight. Upload again with the same token at once (single-use:
+			// a late first upload would make this one TOKEN_NOT_VALID).
+			s.log.Info("upload refused by a server error and the token is unused; uploading again", "record", rec.ID)
+			return s.processAttempt(ctx, rec, p, out, retries+1)
 		}
 		if again && !idenfy.IsTokenNotValid(err) {
 			s.release(ctx, rec) // token unused: the next claim uploads again with it

@@ -86,6 +86,7 @@ func Run(t *testing.T, open func(t *testing.T) pipeline.Store) {
 		{"Workers", testWorkers},
 		{"ClaimDeadOwner", testClaimDeadOwner},
 		{"Stats", testStats},
+		{"LockOfDeadWorker", testLockOfDeadWorker},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

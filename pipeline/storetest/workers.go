@@ -143,3 +143,23 @@ func testStats(t *testing.T, s pipeline.Store) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// testLockOfDeadWorker: a lock owned by "<worker>/…" is free at once when
+// that worker stopped or stopped heartbeating, kept while it lives.
+func testLockOfDeadWorker(t *testing.T, s pipeline.Store) {
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Microsecond)
+	mustNoErr(t, s.RegisterWorker(ctx, pipeline.Worker{ID: "w-a", Job: "j", StartedAt: now}))
+	mustNoErr(t, s.Lock(ctx, "j", "export", "w-a/w0/1", now, now.Add(time.Hour)))
+	if err := s.Lock(ctx, "j", "export", "w-b/w0/2", now.Add(time.Second), now.Add(time.Hour)); !errors.Is(err, pipeline.ErrLocked) {
+		t.Fatalf("lock of a live worker taken: %v", err)
+	}
+	mustNoErr(t, s.StopWorker(ctx, "w-a", now.Add(2*time.Second)))
+	mustNoErr(t, s.Lock(ctx, "j", "export", "w-b/w0/2", now.Add(3*time.Second), now.Add(time.Hour)))
+	// A silent worker is dead after WorkerTimeout.
+	mustNoErr(t, s.RegisterWorker(ctx, pipeline.Worker{ID: "w-b", Job: "j", StartedAt: now}))
+	if err := s.Lock(ctx, "j", "export", "w-c/w0/3", now.Add(pipeline.WorkerTimeout-time.Second), now.Add(time.Hour)); !errors.Is(err, pipeline.ErrLocked) {
+		t.Fatalf("lock of a worker that beat %v ago taken: %v", pipeline.WorkerTimeout-time.Second, err)
+	}
+	mustNoErr(t, s.Lock(ctx, "j", "export", "w-c/w0/3", now.Add(pipeline.WorkerTimeout+time.Second), now.Add(time.Hour)))
+}
