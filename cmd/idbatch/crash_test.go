@@ -59,7 +59,7 @@ func crashSamples(n int, seed int64) sample.Set {
 // crashEnv is one job on its own store, sandbox, manifest and export
 // directory, run and killed again and again by one scenario.
 type crashEnv struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	cfgPath string
 	storeDS string
@@ -67,7 +67,7 @@ type crashEnv struct {
 	set     sample.Set
 }
 
-func newCrashEnv(t *testing.T, n int, seed int64, storeDSN string, o crashOpts) *crashEnv {
+func newCrashEnv(t testing.TB, n int, seed int64, storeDSN string, o crashOpts) *crashEnv {
 	t.Helper()
 	dir := t.TempDir()
 	set := crashSamples(n, seed)
