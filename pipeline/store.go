@@ -214,6 +214,7 @@ type Store interface {
 	Stats(ctx context.Context, q StatsQuery) (JobStats, error)
 
 	WorkerRegistry
+	BudgetStore
 
 	Close() error
 }

@@ -66,3 +66,17 @@ type WorkerRegistry interface {
 type RunLocker interface {
 	LockRun(ctx context.Context, holder string, now time.Time) (unlock func() error, err error)
 }
+
+// BudgetStore keeps account-wide token buckets, so that every worker on a
+// shared Store draws its API calls from one budget: the sum of all workers'
+// calls never exceeds the account's limit, whatever their number, and a
+// worker that joins, idles or dies changes the others' share at once.
+type BudgetStore interface {
+	// TakeBudget takes up to n tokens from the bucket name, refilled at
+	// perSecond up to burst tokens (a new bucket starts empty, so that a
+	// fleet starting together does not burst past a sliding window), and
+	// returns how many it took; with none, wait is how long until one is
+	// there. Atomic across every handle and machine sharing the Store. The
+	// refill uses the Store's clock where it has one (PostgreSQL), else now.
+	TakeBudget(ctx context.Context, name string, n int, perSecond, burst float64, now time.Time) (got int, wait time.Duration, err error)
+}

@@ -543,3 +543,57 @@ func TestTwoRunsOneSQLiteStore(t *testing.T) {
 		t.Errorf("status beside a run: %v\n%s", err, b)
 	}
 }
+
+// TestWorkersShareAccountLimit: three `idbatch run` processes on one
+// PostgreSQL Store, each configured with the account's whole limit (15
+// requests/s), against a sandbox that enforces that limit for the account:
+// together they stay within it (no 429) because every call draws from one
+// account-wide budget kept in the Store, and they finish every record once.
+func TestWorkersShareAccountLimit(t *testing.T) {
+	exporttest.Available(t)
+	t.Parallel()
+	e := newCrashEnv(t, 30, 800, pgtest.DSN(t, 4), crashOpts{rate: "54000",
+		sandbox: idenfytest.Options{RateLimit: 15, RateWindow: time.Second, RateBurst: 15}})
+	base, err := os.ReadFile(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	var cmds []*exec.Cmd
+	var outs []*bytes.Buffer
+	for i := range 3 {
+		cfg := e.cfgPath
+		if i > 0 {
+			cfg = filepath.Join(e.dir, fmt.Sprintf("worker%d.yaml", i))
+			b := regexp.MustCompile(`webhook_listen: "[^"]*"`).ReplaceAll(base, []byte(`webhook_listen: "`+freeAddr(t)+`"`))
+			if err := os.WriteFile(cfg, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd := exec.CommandContext(ctx, binPath, "run", "-c", cfg)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, &out)
+	}
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("worker %d: %v\n%s", i, err, outs[i])
+		}
+	}
+	e.complete()
+	e.verify()
+	calls := 0
+	for _, n := range e.sb.Requests() {
+		calls += n
+	}
+	st := e.sb.Stats()
+	t.Logf("%d API calls in %v by 3 workers; %d answered 429", calls, time.Since(start).Round(time.Millisecond), st.Throttled)
+	if st.Throttled > 0 {
+		t.Errorf("%d requests answered 429: the workers together exceeded the account's limit", st.Throttled)
+	}
+}

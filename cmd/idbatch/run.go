@@ -105,11 +105,12 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		return fail(err)
 	}
 
-	limiter := submit.NewLimiter(cfg.Limits.RequestsPerHour, cfg.Limits.Burst)
+	lims := newAPILimits(cfg, st, log)
+	limiter := lims.local
 	m := newMetrics(st, cfg.Job, limiter)
 	api := idenfy.New(idenfy.Config{
 		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: limiter, Logger: log, HTTPClient: m.httpClient(),
+		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.httpClient(),
 	})
 	stage := submit.NewStage(api, st, submit.Options{
 		TokenType:      cfg.tokenString("tokenType", "IDENTIFICATION"),
@@ -149,10 +150,13 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	// against poll_max_per_hour, and a failed poll waits for the record's backoff.
 	pollAPI := idenfy.New(idenfy.Config{
 		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: limiter, Logger: log, HTTPClient: m.httpClient(), MaxRetries: -1,
+		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.httpClient(), MaxRetries: -1,
 	})
 	poller := &results.Poller{Store: st, API: pollAPI, Job: cfg.Job, RunID: runID, PollAfter: cfg.Results.PollAfter,
 		MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller"), OnPoll: m.pollOutcome}
+	if lims.poll != nil {
+		poller.Budget = lims.poll
+	}
 	if cfg.Results.PollMaxPerHour > 0 {
 		background = append(background, poller.Run)
 	}

@@ -113,3 +113,33 @@ func (s *Store) Stats(ctx context.Context, q pipeline.StatsQuery) (pipeline.JobS
 	st.HeldUntil, st.OrphansRetryFrom, st.OrphansRetryAt, st.ParkedUntil = fromTS(heldUntil), fromTS(orphFrom), fromTS(orphAt), fromTS(parkedUntil)
 	return st, nil
 }
+
+// TakeBudget takes tokens from an account-wide bucket (see
+// pipeline.BudgetStore), in one transaction on the server's clock, so that
+// workers on machines whose clocks differ share one bucket fairly.
+func (s *Store) TakeBudget(ctx context.Context, name string, n int, perSecond, burst float64, _ time.Time) (int, time.Duration, error) {
+	var got int
+	var wait time.Duration
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var now time.Time
+		if _, err := tx.Exec(ctx, `INSERT INTO budgets (name, tokens, at) VALUES ($1, 0, clock_timestamp()) ON CONFLICT (name) DO NOTHING`, name); err != nil {
+			return err
+		}
+		var level float64
+		var at time.Time
+		if err := tx.QueryRow(ctx, `SELECT tokens, at, clock_timestamp() FROM budgets WHERE name = $1 FOR UPDATE`, name).Scan(&level, &at, &now); err != nil {
+			return err
+		}
+		var next float64
+		got, next, wait = pipeline.RefillBudget(level, at, now, n, perSecond, burst)
+		if now.Before(at) {
+			now = at
+		}
+		_, err := tx.Exec(ctx, `UPDATE budgets SET tokens = $2, at = $3 WHERE name = $1`, name, next, now)
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("pgstore: budget %s: %w", name, err)
+	}
+	return got, wait, nil
+}

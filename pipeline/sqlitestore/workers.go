@@ -164,3 +164,33 @@ func (s *Store) LockRun(ctx context.Context, holder string, now time.Time) (func
 		return f.Close() // closing releases the flock
 	}, nil
 }
+
+// TakeBudget takes tokens from an account-wide bucket (see
+// pipeline.BudgetStore), in one write transaction.
+func (s *Store) TakeBudget(ctx context.Context, name string, n int, perSecond, burst float64, now time.Time) (int, time.Duration, error) {
+	var got int
+	var wait time.Duration
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		level, at := 0.0, now
+		var atUS int64
+		switch err := tx.QueryRowContext(ctx, `SELECT tokens, at FROM budgets WHERE name = ?`, name).Scan(&level, &atUS); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		default:
+			at = time.UnixMicro(atUS)
+		}
+		var next float64
+		got, next, wait = pipeline.RefillBudget(level, at, now, n, perSecond, burst)
+		if now.Before(at) {
+			now = at
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO budgets (name, tokens, at) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET tokens = excluded.tokens, at = excluded.at`, name, next, now.UnixMicro())
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlitestore: budget %s: %w", name, err)
+	}
+	return got, wait, nil
+}

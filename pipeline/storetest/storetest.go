@@ -87,6 +87,7 @@ func Run(t *testing.T, open func(t *testing.T) pipeline.Store) {
 		{"ClaimDeadOwner", testClaimDeadOwner},
 		{"Stats", testStats},
 		{"LockOfDeadWorker", testLockOfDeadWorker},
+		{"Budget", testBudget},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

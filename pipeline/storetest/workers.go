@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,3 +164,63 @@ func testLockOfDeadWorker(t *testing.T, s pipeline.Store) {
 	}
 	mustNoErr(t, s.Lock(ctx, "j", "export", "w-c/w0/3", now.Add(pipeline.WorkerTimeout+time.Second), now.Add(time.Hour)))
 }
+
+// testBudget: a new bucket starts empty; it refills at its rate up to its
+// burst; concurrent takers never get more than the refill allows in total.
+func testBudget(t *testing.T, s pipeline.Store) {
+	ctx := context.Background()
+	const rate, burst = 50.0, 5.0
+	got, wait, err := s.TakeBudget(ctx, "acct", 10, rate, burst, time.Now())
+	mustNoErr(t, err)
+	if got != 0 || wait <= 0 || wait > time.Second {
+		t.Errorf("new bucket: took %d, wait %v; want 0 and about %v", got, wait, time.Duration(float64(time.Second)/rate))
+	}
+	time.Sleep(300 * time.Millisecond)
+	got, _, err = s.TakeBudget(ctx, "acct", 10, rate, burst, time.Now())
+	mustNoErr(t, err)
+	if got != int(burst) {
+		t.Errorf("after 300 ms at %v/s: took %d, want the burst %v", rate, got, burst)
+	}
+	// Four takers for one second take at most burst + rate × elapsed.
+	start := time.Now()
+	var total atomicInt
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for time.Since(start) < time.Second {
+				n, w, err := s.TakeBudget(ctx, "acct", 3, rate, burst, time.Now())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				total.add(n)
+				if n == 0 {
+					time.Sleep(w)
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	el := time.Since(start).Seconds()
+	if max := burst + rate*el + 1; float64(total.get()) > max {
+		t.Errorf("took %d tokens in %.2fs, more than %.0f", total.get(), el, max)
+	}
+	if min := rate * el * 0.6; float64(total.get()) < min {
+		t.Errorf("took %d tokens in %.2fs, fewer than %.0f: the takers starved", total.get(), el, min)
+	}
+	// Buckets are separate.
+	if got, _, _ := s.TakeBudget(ctx, "other", 1, rate, burst, time.Now()); got != 0 {
+		t.Errorf("a new bucket gave %d", got)
+	}
+}
+
+type atomicInt struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (a *atomicInt) add(n int) { a.mu.Lock(); a.n += n; a.mu.Unlock() }
+func (a *atomicInt) get() int  { a.mu.Lock(); defer a.mu.Unlock(); return a.n }
