@@ -64,9 +64,13 @@ type Poller struct {
 	// Budget, if set, replaces the process's own MaxPerHour bucket: an
 	// account-wide one shared by every worker on the Store
 	// (submit.SharedBudget), so that N workers poll no more than one.
-	Budget interface{ Wait(ctx context.Context) error }
+	Budget interface {
+		Wait(ctx context.Context) error
+	}
 
-	budget interface{ Wait(ctx context.Context) error }
+	budget interface {
+		Wait(ctx context.Context) error
+	}
 }
 
 // Run polls until ctx ends. It returns nil then; errors of single polls are

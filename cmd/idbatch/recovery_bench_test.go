@@ -17,6 +17,7 @@ import (
 //
 //   - restart-s: from the restart of a SIGKILLed run to its first new
 //     token (goal < 5 s);
+//
 //   - kills/no-kills: the wall time until the sandbox accepted the last
 //     /process with 5 SIGKILLs at random moments (each run restarted at
 //     once), divided by the same without kills, in the same iteration
@@ -24,7 +25,7 @@ import (
 //     possible orphan that waits for its token's expiry (17 min); such
 //     records are left out of both measures and counted in orphans/op.
 //
-//	go test -run '^$' -bench BenchmarkRecovery -benchtime 1x ./cmd/idbatch/
+//     go test -run '^$' -bench BenchmarkRecovery -benchtime 1x ./cmd/idbatch/
 func BenchmarkRecovery(b *testing.B) {
 	var ratio, restart, orphans float64
 	var restarts int

@@ -60,7 +60,7 @@ func TestStatus(t *testing.T) {
 	sum, _ := json.Marshal(pipeline.Summary{TokensCreated: 7, Submitted: 6, Rejected: 1, Export: pipeline.ExportReport{Rows: 3}})
 	for i, r := range []pipeline.Run{
 		{ID: "run-a", Job: "st", Command: "run", StartedAt: now.Add(-3 * time.Hour), FinishedAt: now.Add(-3*time.Hour + 90*time.Second), ExitCode: 0, Summary: sum},
-		{ID: "run-b", Job: "st", Command: "run", StartedAt: now.Add(-time.Hour)},      // killed: its worker's heartbeat is stale
+		{ID: "run-b", Job: "st", Command: "run", StartedAt: now.Add(-time.Hour)},   // killed: its worker's heartbeat is stale
 		{ID: "run-c", Job: "st", Command: "run", StartedAt: now.Add(-time.Minute)}, // running: its worker heartbeats
 	} {
 		if err := st.StartRun(ctx, r); err != nil {
