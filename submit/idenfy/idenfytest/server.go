@@ -298,7 +298,7 @@ type Server struct {
 	bucket    float64
 	bucketAt  time.Time
 	window    []time.Time // RateSliding: accepted requests within the window, oldest first
-	rng       *rand.Rand // fault draws, seeded by Options.FaultSeed
+	rng       *rand.Rand  // fault draws, seeded by Options.FaultSeed
 	stats     Stats
 }
 
