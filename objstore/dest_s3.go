@@ -212,6 +212,12 @@ func (f *s3File) Commit() error {
 		_ = f.Abort()
 		return err
 	}
+	// A failed request (a part, or starting the multipart upload) means
+	// data is missing: never commit what is left.
+	if err := f.failed(); err != nil {
+		_ = f.Abort()
+		return err
+	}
 	f.state = errFinished
 	defer f.cancel()
 	if f.uploadID == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"testing"
 
@@ -79,5 +80,41 @@ func TestS3MissingBucket(t *testing.T) {
 	_, err = c.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String("suite"), Key: aws.String("missing")})
 	if !objstore.IsNotFound(err) {
 		t.Errorf("HeadObject of a missing key: IsNotFound(%v) = false", err)
+	}
+}
+
+// A file whose multipart upload could not start is never committed with
+// what is left in its buffer.
+func TestS3FailedPartIsNotCommitted(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	srv.MkBucket(t, "suite")
+	px := srv.Proxy(t)
+	px.Fault = func(r *http.Request) (int, string) {
+		if r.Method == http.MethodPost && r.URL.Query().Has("uploads") {
+			return http.StatusForbidden, "AccessDenied"
+		}
+		return 0, ""
+	}
+	c, err := objstore.NewClient(t.Context(), objstore.Config{
+		Endpoint: px.Endpoint, Region: "us-east-1", PathStyle: true, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := objstore.NewS3(c, "suite", "x")
+	d.PartSize = objstore.MinPartSize
+	f, err := d.Create(t.Context(), "a.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(make([]byte, objstore.MinPartSize+10)); err == nil {
+		t.Fatal("Write past a part whose upload cannot start: no error")
+	}
+	if err := f.Commit(); err == nil {
+		t.Error("Commit after a failed part: no error")
+	}
+	if _, err := d.Stat(t.Context(), "a.bin"); !errors.Is(err, objstore.ErrNotExist) {
+		t.Errorf("Stat: %v, want ErrNotExist", err)
 	}
 }
