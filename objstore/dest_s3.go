@@ -17,14 +17,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// S3 upload tuning: parts are buffered in memory, PartSize × (Concurrency
-// + 1) at most; 10,000 parts of 16 MiB allow files up to 160 GiB.
+// S3 upload tuning: parts are buffered in memory, PartSize × Concurrency at
+// most per file (the part being filled counts); 10,000 parts of 16 MiB allow
+// files up to 160 GiB.
 const (
 	// DefaultPartSize is the size of a multipart upload's parts.
 	DefaultPartSize = 16 << 20
 	// MinPartSize is S3's smallest part (all but the last).
 	MinPartSize = 5 << 20
-	// Concurrency is how many parts of one file are uploaded at once.
+	// Concurrency is how many part buffers a file has: parts in flight plus
+	// the one being filled.
 	Concurrency = 3
 	// abortGrace bounds how long Abort waits for in-flight parts before
 	// cancelling them (the multipart upload is aborted in either case,
@@ -107,9 +109,9 @@ type s3File struct {
 	// Used by Write, Commit and Abort only (one goroutine at a time, as for
 	// any io.Writer).
 	buf      []byte
-	uploadID string // "" until the first part is full
-	next     int32  // number of the next part
-	sem      chan struct{}
+	uploadID string        // "" until the first part is full
+	next     int32         // number of the next part
+	sem      chan struct{} // a slot per part buffer (f.buf and parts in flight)
 	wg       sync.WaitGroup
 	state    error // nil while open, then errFinished (committed) or ErrAborted
 
@@ -145,6 +147,11 @@ func (f *s3File) Write(p []byte) (int, error) {
 			return n, err
 		}
 		if f.buf == nil {
+			select { // wait for a free buffer
+			case f.sem <- struct{}{}:
+			case <-f.ctx.Done():
+				return n, f.ctx.Err()
+			}
 			f.buf = make([]byte, 0, f.partSize)
 		}
 		c := min(len(p), f.partSize-len(f.buf))
@@ -161,8 +168,8 @@ func (f *s3File) Write(p []byte) (int, error) {
 }
 
 // sendPart starts the upload of the buffered part, starting the multipart
-// upload first if this is the first part; it waits while Concurrency parts
-// are in flight.
+// upload first if this is the first part. The part's buffer slot is
+// released when its upload ends.
 func (f *s3File) sendPart() error {
 	if f.uploadID == "" {
 		in := &s3.CreateMultipartUploadInput{Bucket: aws.String(f.d.bucket), Key: aws.String(f.key)}
@@ -176,11 +183,6 @@ func (f *s3File) sendPart() error {
 			return err
 		}
 		f.uploadID = aws.ToString(out.UploadId)
-	}
-	select {
-	case f.sem <- struct{}{}:
-	case <-f.ctx.Done():
-		return f.ctx.Err()
 	}
 	f.next++
 	num, body := f.next, f.buf
@@ -228,18 +230,14 @@ func (f *s3File) Commit() error {
 		if f.ct != "" {
 			in.ContentType = aws.String(f.ct)
 		}
-		f.buf = nil
+		defer f.dropBuf()
 		if _, err := f.d.client.PutObject(f.uctx, in); err != nil {
 			return fmt.Errorf("upload %s: %w", f.uri, err)
 		}
 		return nil
 	}
 	if len(f.buf) > 0 {
-		if err := f.sendPart(); err != nil {
-			f.wg.Wait()
-			f.abortUpload()
-			return err
-		}
+		_ = f.sendPart() // cannot fail: the multipart upload exists
 	}
 	f.wg.Wait()
 	if err := f.failed(); err != nil {
@@ -266,7 +264,7 @@ func (f *s3File) Abort() error {
 	}
 	f.state = ErrAborted
 	defer f.cancel()
-	f.buf = nil
+	f.dropBuf()
 	if f.uploadID == "" {
 		return nil // nothing was sent
 	}
@@ -280,6 +278,14 @@ func (f *s3File) Abort() error {
 	}
 	f.abortUpload()
 	return nil
+}
+
+// dropBuf discards the part being filled, if any, and frees its slot.
+func (f *s3File) dropBuf() {
+	if f.buf != nil {
+		f.buf = nil
+		<-f.sem
+	}
 }
 
 // abortUpload aborts the multipart upload, best effort: a bucket lifecycle
