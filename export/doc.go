@@ -59,9 +59,10 @@
 //
 // OpenDestination takes a plain path, file://path or s3://bucket/prefix/.
 // Destination.Create returns a File: an io.Writer with Commit and Abort.
-// The S3 destination streams through an io.Pipe into the SDK's multipart
-// uploader, so a file is never held whole in memory nor written to disk (at
-// most three 16 MiB parts are buffered).
+// Both destinations live in package objstore (Destination is objstore.Dest),
+// which runs one test suite on both. The S3 destination sends a file as a
+// multipart upload, part by part, so a file is never held whole in memory
+// nor written to disk (at most three 16 MiB parts are buffered).
 //
 // # Tests
 //

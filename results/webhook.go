@@ -121,13 +121,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	out, rec, err := pipeline.ApplyResult(ctx, h.Store, res, h.RunID, now())
 	if err != nil {
-		log.Error("webhook not stored", "scan_ref", wh.ScanRef, "err", err)
+		log.Error("webhook not stored", pipeline.LogKeyScanRef, wh.ScanRef, pipeline.LogKeyErr, err)
 		h.reply(w, http.StatusInternalServerError, "not stored")
 		h.outcome("store_error")
 		return
 	}
 	h.received.Add(1)
-	log.Info("webhook", "scan_ref", wh.ScanRef, "record", rec.ID, "final", res.Final, "overall", res.Overall, "outcome", out.String())
+	log.Info("webhook", pipeline.LogKeyScanRef, wh.ScanRef, pipeline.LogKeyRecord, rec.ID, "final", res.Final, "overall", res.Overall, "outcome", out.String())
 	h.outcome(out.String())
 	h.reply(w, http.StatusOK, out.String())
 }

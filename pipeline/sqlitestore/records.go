@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -261,18 +262,8 @@ func (s *Store) Claim(ctx context.Context, req pipeline.ClaimRequest) ([]pipelin
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim %s: %w", req.Job, err)
 	}
-	slices.SortFunc(out, func(a, b pipeline.Record) int { return cmpInt64(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b pipeline.Record) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Transition is a compare-and-set in one UPDATE; see pipeline.Store. It

@@ -10,6 +10,14 @@ import (
 	"github.com/idbatch/idbatch/pipeline"
 )
 
+func runWorkers(t *testing.T, open func(t *testing.T) pipeline.Store) {
+	parallel(t, open, "Workers", testWorkers)
+	parallel(t, open, "ClaimDeadOwner", testClaimDeadOwner)
+	parallel(t, open, "Stats", testStats)
+	parallel(t, open, "LockOfDeadWorker", testLockOfDeadWorker)
+	parallel(t, open, "Budget", testBudget)
+}
+
 // testWorkers: the registry keeps workers, heartbeats only move forward, a
 // stop is kept, and Workers lists a job's workers newest first.
 func testWorkers(t *testing.T, s pipeline.Store) {

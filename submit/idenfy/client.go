@@ -2,6 +2,7 @@ package idenfy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -98,7 +99,7 @@ const (
 	logIdentifier = "identifier"
 	logDuration   = "duration"
 	logWait       = "wait"
-	logError      = "error"
+	logError      = "err" // as pipeline.LogKeyErr
 )
 
 const (
@@ -529,7 +530,7 @@ func parseAPIError(path string, status int, header http.Header, body []byte) *AP
 				Error  string `json:"error"`
 			}
 			if decodeLenient(trimmed, &other) == nil {
-				ae.Message = capText(firstNonEmpty(other.Detail, other.Error))
+				ae.Message = capText(cmp.Or(other.Detail, other.Error))
 			}
 		}
 		return ae
@@ -539,13 +540,6 @@ func parseAPIError(path string, status int, header http.Header, body []byte) *AP
 		ae.Message = http.StatusText(status)
 	}
 	return ae
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // capText collapses whitespace, drops control characters and caps s at

@@ -352,7 +352,7 @@ func (s *Server) Start(addr string) (baseURL string, err error) {
 	go func() {
 		defer s.wg.Done()
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("idenfytest: serve", "error", err)
+			s.log.Error("idenfytest: serve", "err", err)
 		}
 	}()
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
