@@ -92,7 +92,13 @@ func TestServeRunsTheManifests(t *testing.T) {
 					t.Fatalf("%s: args %q: no -listen to point at loopback", tg.name, tg.args)
 				}
 			}
-			dsn := "sqlite://" + filepath.Join(dir, "idbatch.db")
+			// serve opens an existing Store only (a run creates it): an empty
+			// file is an empty SQLite database.
+			dbPath := filepath.Join(dir, "idbatch.db")
+			if err := os.WriteFile(dbPath, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			dsn := "sqlite://" + dbPath
 			env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "GOMEMLIMIT=200MiB"}
 			for k, v := range secret.StringData {
 				if k == "IDBATCH_STORE_DSN" {

@@ -55,7 +55,7 @@ type execOptions struct {
 	stderr  io.Writer
 	command string
 	log     *slog.Logger
-	worker  *workerFlag // labels part files and log lines (worker.go); nil: w0
+	worker  *workerFlag // names the worker: registry, part files, log lines (worker.go); nil: w0
 }
 
 // execute is the scheduled job: load, submit, wait for results, export,

@@ -131,3 +131,45 @@ func TestExportPartFileNamedByWorker(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRegistersAndLabelsTheWorker: `run -worker 5` registers w5 in the
+// Store's worker registry and writes part-<run_id>-w5.parquet. The manifest's
+// one row is rejected before any API call, so no API is needed.
+func TestRunRegistersAndLabelsTheWorker(t *testing.T) {
+	t.Setenv(envK8sIndex, "2") // the flag wins
+	t.Setenv("IDENFY_API_KEY", "k")
+	t.Setenv("IDENFY_API_SECRET", "s")
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, "m.csv")
+	if err := os.WriteFile(manifest, []byte("client_id,country,document_type,front,face\nc1,XX,ID_CARD,f.jpg,s.jpg\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dsn := "sqlite://" + filepath.Join(dir, "s.db")
+	cfgPath := filepath.Join(dir, "c.yaml")
+	cfg := "job: wrun\nsource: {manifest: " + manifest + "}\nstore: " + dsn + "\nidenfy: {api_key: '${IDENFY_API_KEY}', api_secret: '${IDENFY_API_SECRET}', base_url: 'http://127.0.0.1:1'}\n" +
+		"results: {webhook_listen: '', poll_max_per_hour: 0}\nlimits: {wait_for_results: 1s}\nexport: {destination: " + filepath.Join(dir, "out") + "}\nlog: {format: json}\n"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"run", "-c", cfgPath, "-worker", "5"}, &out, &errb)
+	if code != exitOK && code != exitTooManyFail {
+		t.Fatalf("run -worker 5: exit %d: %s", code, errb.String())
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "out", "job=wrun", "dt=*", "part-*.parquet"))
+	if len(files) != 1 || !strings.HasSuffix(files[0], "-w5.parquet") {
+		t.Errorf("part files %v, want one ending in -w5.parquet", files)
+	}
+	if !strings.Contains(errb.String(), `"worker":"w5"`) {
+		t.Errorf("log lines carry no \"worker\":\"w5\":\n%s", errb.String())
+	}
+	st, err := sqlitestore.OpenDSN(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ws, err := st.Workers(context.Background(), "wrun", 0)
+	if err != nil || len(ws) != 1 || ws[0].Name != "w5" {
+		t.Errorf("worker registry: %+v, %v; want one worker named w5", ws, err)
+	}
+}
