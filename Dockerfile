@@ -17,8 +17,8 @@
 #        docker build --build-arg VERSION=v1.4.0 --build-arg REVISION=$(git rev-parse HEAD) -t idbatch:v1.4.0 .
 #      They are linked in with -X main.version=… -X main.revision=….
 #
-# When both are there, the build args win for main.version/main.revision and
-# ReadBuildInfo still carries the stamped VCS settings.
+# When both are there, cmd/idbatch chooses what it prints (the stamped VCS
+# information first); `go version -m` on the binary shows the stamp.
 #
 # deploy/dockerfile_test.go checks this file's structure and runs its build
 # command on the host.

@@ -585,8 +585,8 @@ func TestPodsRunAsNonRoot(t *testing.T) {
 }
 
 // softStopSeconds bounds idbatch run's soft stop: a /process in flight (the
-// client's 60 s HTTP timeout), a dead worker's export lock (at most 30 s),
-// the export (about 60 s for a worker's share) and a margin.
+// client's 60 s HTTP timeout), then another worker's export of the job if
+// one runs (one at a time) and its own (about 60 s each for a worker's share).
 const softStopSeconds = 180
 
 // TestReadmeNamesTheArtifacts keeps README "Scale out" and the files in step.
