@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -85,7 +86,8 @@ var presignedMarkers = []string{"signature=", "x-amz-signature", "x-amz-credenti
 // Everything else is kept: members and elements in their order, duplicate
 // keys, numbers as written. When something is removed or replaced the value
 // is re-serialized compactly (strings re-escaped, same content); otherwise
-// body is returned as it is. It fails only when body is not valid JSON.
+// body is returned as it is, byte for byte. It fails only when body is not
+// valid JSON.
 func SanitizeRaw(body []byte) ([]byte, error) {
 	if !json.Valid(body) {
 		return nil, errors.New("idenfy: sanitize: invalid JSON")
@@ -93,14 +95,16 @@ func SanitizeRaw(body []byte) ([]byte, error) {
 	if clean(body) {
 		return body, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var out bytes.Buffer
-	out.Grow(len(body))
-	if err := copyValue(dec, &out); err != nil {
+	sz := sanitizer{dec: json.NewDecoder(bytes.NewReader(body)), changed: !utf8.Valid(body)}
+	sz.dec.UseNumber()
+	sz.out.Grow(len(body))
+	if err := sz.copyValue(); err != nil {
 		return nil, fmt.Errorf("idenfy: sanitize: %w", err)
 	}
-	return out.Bytes(), nil
+	if !sz.changed {
+		return body, nil
+	}
+	return sz.out.Bytes(), nil
 }
 
 // StripFileURLs is SanitizeRaw for a JSON object: it fails when body is not
@@ -114,37 +118,50 @@ func StripFileURLs(body []byte) ([]byte, error) {
 
 // clean reports whether the valid JSON body certainly needs no change: it is
 // valid UTF-8, has no \u escape (which could spell a key or a surrogate) and
-// contains none of the stripped keys or pre-signed markers, in any case.
+// contains none of the stripped keys or pre-signed markers, in any case. One
+// pass: the export calls it for every row.
 func clean(body []byte) bool {
-	if !utf8.Valid(body) || bytes.Contains(body, []byte(`\u`)) {
-		return false
-	}
-	for _, k := range strippedKeys {
-		if containsFold(body, k) {
-			return false
+	high := false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case c >= utf8.RuneSelf:
+			high = true
+		case c == '\\':
+			if i+1 < len(body) && body[i+1] == 'u' {
+				return false
+			}
+			i++ // the escaped character
+		case markerFirst[c]:
+			for _, m := range markers {
+				if len(body)-i >= len(m) && lower(c) == m[0] && bytes.EqualFold(body[i:i+len(m)], []byte(m)) {
+					return false
+				}
+			}
 		}
 	}
-	for _, m := range presignedMarkers {
-		if containsFold(body, m) {
-			return false
-		}
-	}
-	return true
+	return !high || utf8.Valid(body)
 }
+
+// markers are strippedKeys and presignedMarkers in lower case; markerFirst
+// flags their first bytes, in both cases.
+var markers, markerFirst = func() ([]string, [256]bool) {
+	var ms []string
+	var first [256]bool
+	for _, m := range append(slices.Clone(strippedKeys), presignedMarkers...) {
+		m = strings.ToLower(m)
+		ms = append(ms, m)
+		first[m[0]], first[upper(m[0])] = true, true
+	}
+	return ms, first
+}()
 
 // containsFold reports whether b contains the ASCII string pat, ignoring
 // ASCII case.
 func containsFold(b []byte, pat string) bool {
-	first := [2]byte{lower(pat[0]), upper(pat[0])}
-	for len(b) >= len(pat) {
-		i := bytes.IndexAny(b, string(first[:]))
-		if i < 0 || len(b)-i < len(pat) {
-			return false
-		}
-		if bytes.EqualFold(b[i:i+len(pat)], []byte(pat)) {
+	for i := 0; len(b)-i >= len(pat); i++ {
+		if lower(b[i]) == lower(pat[0]) && bytes.EqualFold(b[i:i+len(pat)], []byte(pat)) {
 			return true
 		}
-		b = b[i+1:]
 	}
 	return false
 }
@@ -182,8 +199,18 @@ func looksPresigned(s string) bool {
 	return false
 }
 
+// sanitizer copies a JSON value token by token, sanitized.
+type sanitizer struct {
+	dec *json.Decoder
+	out bytes.Buffer
+	// changed: something was removed or replaced (a U+FFFD in a decoded
+	// string may be one: counted as a change).
+	changed bool
+}
+
 // copyValue copies the next JSON value of dec to out, sanitized.
-func copyValue(dec *json.Decoder, out *bytes.Buffer) error {
+func (sz *sanitizer) copyValue() error {
+	dec, out := sz.dec, &sz.out
 	tok, err := dec.Token()
 	if err != nil {
 		return err
@@ -208,8 +235,10 @@ func copyValue(dec *json.Decoder, out *bytes.Buffer) error {
 					if err := dec.Decode(&skip); err != nil {
 						return err
 					}
+					sz.changed = true
 					continue
 				}
+				sz.noteReplaced(key)
 				if !first {
 					out.WriteByte(',')
 				}
@@ -219,7 +248,7 @@ func copyValue(dec *json.Decoder, out *bytes.Buffer) error {
 				out.WriteByte(',')
 			}
 			first = false
-			if err := copyValue(dec, out); err != nil {
+			if err := sz.copyValue(); err != nil {
 				return err
 			}
 		}
@@ -230,7 +259,9 @@ func copyValue(dec *json.Decoder, out *bytes.Buffer) error {
 	case string:
 		if looksPresigned(t) {
 			out.WriteString("null")
+			sz.changed = true
 		} else {
+			sz.noteReplaced(t)
 			writeString(out, t)
 		}
 	case json.Number:
@@ -241,6 +272,14 @@ func copyValue(dec *json.Decoder, out *bytes.Buffer) error {
 		out.WriteString("null")
 	}
 	return nil
+}
+
+// noteReplaced marks a change when encoding/json may have replaced
+// something in s (an invalid byte or a lone surrogate escape).
+func (sz *sanitizer) noteReplaced(s string) {
+	if strings.ContainsRune(s, utf8.RuneError) {
+		sz.changed = true
+	}
 }
 
 // writeString writes s as a JSON string, without HTML escaping. s comes from
