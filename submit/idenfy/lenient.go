@@ -22,8 +22,9 @@ import (
 //   - unknown keys are ignored; keys match exactly first, then
 //     case-insensitively (so "aml" fills AML);
 //   - text takes a string, or the literal text of a number, bool, object or
-//     array; it is always valid UTF-8 (each invalid byte becomes U+FFFD,
-//     as encoding/json does inside strings);
+//     array (an object or array sanitized like a raw result: no pre-signed
+//     URL); it is always valid UTF-8 (each invalid byte becomes U+FFFD, as
+//     encoding/json does inside strings);
 //   - texts takes an array (null elements dropped, other elements as for
 //     text) or a single value;
 //   - boolean and number take their JSON type or a string holding one
@@ -245,7 +246,9 @@ func objects[T any, P wireType[T]](p *[]T) field {
 }
 
 // asText is the text of a non-null JSON value: a string's content, or the
-// compact JSON of anything else; always valid UTF-8.
+// compact JSON of anything else, sanitized by SanitizeRaw (an object read
+// as text must not carry a pre-signed URL into a column); always valid
+// UTF-8.
 func asText(raw json.RawMessage) (string, bool) {
 	if raw[0] == '"' {
 		var s string
@@ -258,7 +261,11 @@ func asText(raw json.RawMessage) (string, bool) {
 	if json.Compact(&buf, raw) != nil {
 		return "", false
 	}
-	return ValidUTF8(buf.String()), true
+	clean, err := SanitizeRaw(buf.Bytes())
+	if err != nil {
+		return "", false
+	}
+	return string(clean), true
 }
 
 // scalar is the text of a JSON scalar for strconv: a string's content or
