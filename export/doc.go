@@ -20,6 +20,13 @@
 // testdata/schema.golden holds the schema; `go test ./export -update`
 // refreshes it, and a change to it is a change to a user-facing contract.
 //
+// What a row holds is made safe for every reader (RowFromRecord): every
+// string is valid UTF-8, outcome is always one of the enum (FAILED with
+// error_code unexpected_status otherwise), and raw_result is re-sanitized by
+// idenfy.SanitizeRaw (no pre-signed URL at any depth). The failures CSV is
+// neutralized for spreadsheets (SpreadsheetSafe, the OWASP CSV-injection
+// rule).
+//
 // # Exactly once
 //
 // A file is written under a temporary name (local: .<name>.tmp-<random> in

@@ -197,14 +197,6 @@ func (p *Poller) pollRecord(ctx context.Context, rec pipeline.Record) (string, e
 	return out.String(), nil
 }
 
-func decided(status string) bool {
-	switch status {
-	case "APPROVED", "DENIED", "SUSPECTED":
-		return true
-	}
-	return false
-}
-
 // backoff delays the next poll of rec.
 func (p *Poller) backoff(ctx context.Context, rec pipeline.Record) {
 	now := p.Now()
