@@ -241,7 +241,7 @@ func (s *Store) Claim(ctx context.Context, req pipeline.ClaimRequest) ([]pipelin
 	b.WriteString("WITH ")
 	free := "lease_until IS NULL OR lease_until <= " + nowP
 	if !req.DeadBefore.IsZero() {
-		free += " OR lease_owner IN (SELECT id FROM workers WHERE stopped_at IS NOT NULL OR heartbeat_at < " + a.p(req.DeadBefore.UTC()) + ")"
+		free += " OR (lease_owner <> " + owner + " AND lease_owner IN (SELECT id FROM workers WHERE stopped_at IS NOT NULL OR heartbeat_at < " + a.p(req.DeadBefore.UTC()) + "))"
 	}
 	for i, st := range states {
 		fmt.Fprintf(&b, `c%d AS (SELECT id FROM records WHERE job = %s AND state = %s

@@ -242,8 +242,8 @@ func (s *Store) Claim(ctx context.Context, req pipeline.ClaimRequest) ([]pipelin
 	cond := " AND (not_before IS NULL OR not_before <= ?) AND (lease_until IS NULL OR lease_until <= ?)"
 	condArgs := []any{nowUS, nowUS}
 	if !req.DeadBefore.IsZero() {
-		cond = " AND (not_before IS NULL OR not_before <= ?) AND (lease_until IS NULL OR lease_until <= ? OR " + deadOwnerCond + ")"
-		condArgs = append(condArgs, req.DeadBefore.UnixMicro())
+		cond = " AND (not_before IS NULL OR not_before <= ?) AND (lease_until IS NULL OR lease_until <= ? OR (lease_owner <> ? AND " + deadOwnerCond + "))"
+		condArgs = append(condArgs, req.Owner, req.DeadBefore.UnixMicro())
 	}
 	sub, subArgs := idsByState(req.Job, states, cond, condArgs, req.Limit)
 	query := `UPDATE records SET lease_owner = ?, lease_until = ?, version = version + 1
