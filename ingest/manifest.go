@@ -74,9 +74,14 @@ func (m *Manifest) Read(job string, fn func(pipeline.Record) error) error {
 	return ReadManifest(m.Body, m.Format, job, fn)
 }
 
-// Objects returns an Objects that resolves the manifest's references.
-func (m *Manifest) Objects(s3c *s3.Client, maxBytes int64) *Objects {
-	return &Objects{S3: s3c, BaseBucket: m.BaseBucket, BaseDir: m.BaseDir, MaxBytes: maxBytes}
+// Objects returns an Objects that resolves the manifest's references inside
+// its scope: its bucket (and opt.AllowedBuckets) for an s3:// manifest, its
+// directory (or opt.LocalRoot) for a local one.
+func (m *Manifest) Objects(s3c *s3.Client, opt ObjectOptions) *Objects {
+	return &Objects{
+		S3: s3c, BaseBucket: m.BaseBucket, BaseDir: m.BaseDir,
+		AllowedBuckets: opt.AllowedBuckets, LocalRoot: opt.LocalRoot, MaxBytes: opt.MaxBytes,
+	}
 }
 
 // OpenManifest opens the manifest at uri: "s3://bucket/key" (through s3c),

@@ -334,7 +334,7 @@ func TestOpenManifest(t *testing.T) {
 			if m.Format != FormatCSV || m.BaseDir != dir || m.BaseBucket != "" {
 				t.Errorf("%s: %+v", uri, m)
 			}
-			if o := m.Objects(nil, 10); o.BaseDir != dir || o.MaxBytes != 10 {
+			if o := m.Objects(nil, ObjectOptions{MaxBytes: 10, AllowedBuckets: []string{"b"}}); o.BaseDir != dir || o.MaxBytes != 10 || o.AllowedBuckets[0] != "b" {
 				t.Errorf("objects %+v", o)
 			}
 			if keys := readKeys(t, m); len(keys) != 1 || keys[0] != "c1" {
