@@ -75,7 +75,7 @@ func FuzzNormalize(f *testing.F) {
 	f.Add(withEXIFOrientation(encJPEG(f, gradient(40, 24), 80), 6))
 	f.Add(webpLossless(24, 24, color.NRGBA{R: 200, A: 255}))
 	f.Add(pngBomb(100000, 100000))
-	opt := NormalizeOptions{MaxSide: 64, MinSide: 4, MaxPixels: 1 << 20, MaxImageBytes: 64 << 10}
+	opt := NormalizeOptions{MaxSide: 64, MinSide: 4, MaxPixels: 1 << 18, MaxImageBytes: 64 << 10}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > maxFuzzImage {
 			return
