@@ -195,6 +195,8 @@ func (o *Objects) resolve(ref string) (location, error) {
 	switch {
 	case ref == "":
 		return location{}, pipeline.Reject(pipeline.RejectMissingObject, "empty object reference")
+	case strings.IndexByte(ref, 0) >= 0:
+		return location{}, pipeline.Reject(pipeline.RejectMissingObject, "object reference with a NUL byte")
 	case strings.HasPrefix(ref, "s3://"):
 		b, k, err := ParseS3URI(ref)
 		if err != nil || k == "" {

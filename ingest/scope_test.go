@@ -97,6 +97,7 @@ func TestObjectsScopeLocalManifest(t *testing.T) {
 		"s3://bkt/c1/front.jpg":       pipeline.RejectOutOfScope, // no allowed bucket
 		"fifo.jpg":                    pipeline.RejectNotRegularFile,
 		"c1":                          pipeline.RejectNotRegularFile,
+		"c1/front.jpg\x00":            pipeline.RejectMissingObject,
 	} {
 		got, err := getWithin(t, o, ref, 10*time.Second)
 		if code != pipeline.RejectCode(err) {
