@@ -221,8 +221,10 @@ func (b *s3Body) rewind() error {
 type rewinder interface{ rewind() error }
 
 // rewindable returns a function that starts r again where it is now, and
-// the reader to read (r itself, unless r had to be buffered in memory: one
-// that can neither be rewound nor seek).
+// the reader to read: r itself, or a copy in memory of one that can neither
+// be rewound nor seek (up to maxBufferedManifest). A longer stream of that
+// kind cannot be read twice: rewind is then nil and the reader gives the
+// buffered start followed by the rest of r.
 func rewindable(r io.Reader) (func() error, io.Reader, error) {
 	switch v := r.(type) {
 	case rewinder:
@@ -237,7 +239,7 @@ func rewindable(r io.Reader) (func() error, io.Reader, error) {
 		return nil, nil, fmt.Errorf("ingest: manifest: read: %w", err)
 	}
 	if len(b) > maxBufferedManifest {
-		return nil, nil, fmt.Errorf("ingest: manifest: a stream that cannot be read twice is held in memory, up to %d bytes; this one is longer (open it with OpenManifest)", maxBufferedManifest)
+		return nil, io.MultiReader(bytes.NewReader(b), r), nil
 	}
 	br := bytes.NewReader(b)
 	return func() error { _, err := br.Seek(0, io.SeekStart); return err }, br, nil
@@ -286,7 +288,8 @@ var knownColumns = map[string]bool{
 // per row while it runs, and a third pass when there are any), so r is read
 // more than once: a Manifest's Body reopens (an s3:// manifest only if the
 // object is unchanged), a reader that can seek seeks back, and any other
-// reader is held in memory (at most 64 MiB).
+// reader is held in memory up to 64 MiB; a longer one of that kind is read
+// once, and then the first row of a client id is kept (see readOnce).
 //
 // Only a read error, a header that cannot be used (missing, malformed, no
 // client_id column, duplicate columns, too many columns), or an error of fn
@@ -300,6 +303,9 @@ func ReadManifest(r io.Reader, format Format, job string, fn func(pipeline.Recor
 	if err != nil {
 		return err
 	}
+	if rewind == nil {
+		return readOnce(r, format, job, fn)
+	}
 	dups, err := duplicateIDs(r, format, rewind)
 	if err != nil {
 		return err
@@ -308,7 +314,33 @@ func ReadManifest(r io.Reader, format Format, job string, fn func(pipeline.Recor
 		return fmt.Errorf("ingest: manifest: read again: %w", err)
 	}
 	return scanRows(r, format, func(p parsedRow) error {
-		return fn(p.record(job, dups))
+		var dup string
+		if id, ok := p.clientID(); ok && dups[id] != nil {
+			dup = "client_id is also on " + otherLines(dups[id], p.line)
+		}
+		return fn(p.record(job, dup))
+	})
+}
+
+// readOnce reads a manifest that cannot be read twice (a stream longer than
+// 64 MiB that can neither seek nor be reopened): a client id's later rows
+// are rejected as duplicate_client_id, but its first row, already given to
+// fn, is kept. The ids seen are remembered as 64-bit hashes with a random
+// seed (a collision, about n²/2^65 for n rows, would reject a row wrongly).
+func readOnce(r io.Reader, format Format, job string, fn func(pipeline.Record) error) error {
+	seed := maphash.MakeSeed()
+	first := make(map[uint64]int)
+	return scanRows(r, format, func(p parsedRow) error {
+		var dup string
+		if id, ok := p.clientID(); ok {
+			h := maphash.String(seed, id)
+			if l, seen := first[h]; seen {
+				dup = fmt.Sprintf("client_id is also on line %d (kept: the manifest could not be read twice)", l)
+			} else {
+				first[h] = p.line
+			}
+		}
+		return fn(p.record(job, dup))
 	})
 }
 
@@ -446,17 +478,17 @@ func (rw *row) setExtra(k, v string) {
 // lineKey is the key of a row without a usable client id of its own.
 func lineKey(line int) string { return "#line:" + strconv.Itoa(line) }
 
-// record builds the record of a parsed row; dups holds the lines of every
-// client id on several rows.
-func (p parsedRow) record(job string, dups map[string][]int) pipeline.Record {
+// record builds the record of a parsed row; dup, when not "", says which
+// other rows have its client id.
+func (p parsedRow) record(job string, dup string) pipeline.Record {
 	if p.msg != "" {
 		return badRow(job, p.line, p.msg)
 	}
 	in := p.rw.input()
 	key := in.ClientID
 	var err error
-	if lines, dup := dups[key]; dup {
-		err = pipeline.Reject(pipeline.RejectDuplicateClientID, "client_id is also on "+otherLines(lines, p.line))
+	if dup != "" {
+		err = pipeline.Reject(pipeline.RejectDuplicateClientID, dup)
 		key = lineKey(p.line)
 	} else if clientIDProblem(key) != "" {
 		key = lineKey(p.line)

@@ -348,3 +348,21 @@ func TestClip(t *testing.T) {
 		}
 	}
 }
+
+// A stream that cannot be read twice (longer than what is held in memory)
+// is read once: later rows of a client id are rejected under their own
+// keys, the first is kept; keys stay unique.
+func TestReadManifestOnce(t *testing.T) {
+	t.Parallel()
+	data := hdr + row5("c1") + row5("c2") + row5("c1") + row5("c1")
+	var recs []pipeline.Record
+	if err := readOnce(strings.NewReader(data), FormatCSV, "job1", func(r pipeline.Record) error { recs = append(recs, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	check(t, recs, []want{
+		{line: 2, key: "c1"},
+		{line: 3, key: "c2"},
+		{line: 4, key: "#line:4", reason: pipeline.RejectDuplicateClientID, msg: "also on line 2"},
+		{line: 5, key: "#line:5", reason: pipeline.RejectDuplicateClientID, msg: "also on line 2"},
+	})
+}
