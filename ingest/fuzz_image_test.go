@@ -38,8 +38,9 @@ func addCorpusImages(f *testing.F, only func(name string) bool) {
 	}
 }
 
-// FuzzExifOrientation: the EXIF reader and the metadata stripper never
-// panic on any bytes; the orientation is always 1..8; a stripped JPEG is
+// FuzzExifOrientation: the JPEG marker readers (EXIF orientation, scan
+// count, metadata stripper) never panic on any bytes; the orientation is
+// always 1..8, the scan count stops past its limit; a stripped JPEG is
 // never longer than its input and still starts with SOI.
 func FuzzExifOrientation(f *testing.F) {
 	addCorpusImages(f, func(n string) bool { return filepath.Ext(n) == ".jpg" })
@@ -52,6 +53,9 @@ func FuzzExifOrientation(f *testing.F) {
 		}
 		if o := exifOrientation(data); o < 1 || o > 8 {
 			t.Fatalf("orientation %d", o)
+		}
+		if n := jpegScans(data, maxJPEGScans); n < 0 || n > maxJPEGScans+1 {
+			t.Fatalf("%d scans counted, limit %d", n, maxJPEGScans)
 		}
 		out, err := stripJPEGMetadata(data)
 		if err != nil {

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -302,5 +303,34 @@ func TestListOptionsObjects(t *testing.T) {
 	}
 	if len(recs) != 2 || recs[0].State != pipeline.StatePending || recs[1].RejectReason != pipeline.RejectOutOfScope {
 		t.Errorf("records %+v", recs)
+	}
+}
+
+// A JPEG of thousands of tiny scans would cost minutes of CPU to decode:
+// refused from its markers, before any decoding. Real ones pass.
+func TestNormalizeRefusesScanBomb(t *testing.T) {
+	t.Parallel()
+	base := encJPEG(t, gradient(400, 320), 80)
+	if n := jpegScans(base, maxJPEGScans); n != 1 {
+		t.Fatalf("baseline JPEG: %d scans", n)
+	}
+	prog, err := os.ReadFile("testdata/corpus/ok/jpeg-progressive.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := jpegScans(prog, maxJPEGScans); n < 2 || n > 20 {
+		t.Errorf("progressive JPEG: %d scans", n)
+	}
+	// Repeat the scan (SOS segment and its entropy-coded data) 500 times.
+	sos := bytes.Index(base, []byte{0xff, 0xda})
+	eoi := len(base) - 2
+	bomb := append([]byte(nil), base[:sos]...)
+	for range 500 {
+		bomb = append(bomb, base[sos:eoi]...)
+	}
+	bomb = append(bomb, 0xff, 0xd9)
+	_, err = Normalize(bomb, NormalizeOptions{})
+	if pipeline.RejectCode(err) != pipeline.RejectCorruptImage || !strings.Contains(err.Error(), "scans") {
+		t.Errorf("scan bomb: %v", err)
 	}
 }
