@@ -44,9 +44,12 @@ type ListOptions struct {
 //
 // Records have Job, Key (the client id; "#id:<hash>" when unusable), Ref,
 // Line 0, Input (Sources are s3:// URIs or absolute paths) and State pending,
-// or rejected with RejectReason and ErrorMessage: Validate's verdict, or
-// bad_manifest_row when two objects match one side of a client or the
-// objects of a client disagree on {country} / {document_type}.
+// or rejected with RejectReason and ErrorMessage: Validate's verdict,
+// out_of_scope when a key of the client starts with "/" or has a "." or
+// ".." segment, or bad_manifest_row when two objects match one side of a
+// client or the objects of a client disagree on {country} /
+// {document_type}. Fetch the sources with ListOptions.Objects, which stays
+// in the listed bucket or directory.
 //
 // Bad options, listing errors and fn's errors end List with an error.
 func List(ctx context.Context, s3c *s3.Client, opts ListOptions, job string, fn func(pipeline.Record) error) error {
@@ -307,10 +310,10 @@ func (g *grouper) add(rel, ref string) error {
 		g.byID[id] = grp
 		g.open = append(g.open, grp)
 	}
-	if strings.HasPrefix(ref, "s3://") && grp.scope == "" {
+	if _, key, err := ParseS3URI(ref); err == nil && grp.scope == "" {
 		// The object is in the listed bucket, but a key with a . or ..
 		// segment may name another object on servers that clean paths.
-		grp.scope = keyProblem(ref[len("s3://"):][strings.IndexByte(ref[len("s3://"):], '/')+1:])
+		grp.scope = keyProblem(key)
 	}
 	side := pipeline.Side(strings.ToUpper(sub("side")))
 	if _, dup := grp.sources[side]; dup {
