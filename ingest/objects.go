@@ -243,9 +243,11 @@ func (o *Objects) resolve(ref string) (location, error) {
 			return location{}, outOfScope("absolute paths need local_root")
 		}
 	default:
-		base := o.BaseDir
-		if base == "" {
-			base = root
+		base := root
+		if o.BaseDir != "" {
+			if base, err = filepath.Abs(o.BaseDir); err != nil {
+				return location{}, &redactedError{msg: "ingest: local base directory: " + err.Error(), err: err}
+			}
 		}
 		p = filepath.Join(base, ref)
 	}
