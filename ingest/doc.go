@@ -24,7 +24,10 @@
 //     each under its own "#line:N" key; none of them is verified. Finding
 //     them takes a first pass over the manifest (8 bytes per row while it
 //     runs), so a manifest is read two or three times: Manifest bodies
-//     reopen (an s3:// one only while its ETag is unchanged).
+//     reopen (an s3:// one only while its ETag is unchanged), other readers
+//     seek back or are held in memory up to 64 MiB; a longer stream that
+//     can do neither is read once, and then a client id's first row is
+//     kept and only its later rows are rejected.
 //   - A JSONL object with a key twice is a bad_manifest_row.
 //   - first_name and last_name, when given: 1-100 characters, no digit, no
 //     control character, none of ~!@#$%^*()_+={}[]|:;",<>/? (iDenfy's
@@ -68,8 +71,9 @@
 // # Normalization
 //
 // Normalize sniffs the format by magic bytes, reads the header to refuse
-// decompression bombs (too_large_pixels) and small images (too_small)
-// before decoding a pixel, and then:
+// decompression bombs (too_large_pixels), small images (too_small) and
+// JPEGs of more than 100 scans (corrupt_image: each scan walks the whole
+// image) before decoding a pixel, and then:
 //
 //   - passes an upright JPEG that is within MaxSide and MaxImageBytes (and
 //     not CMYK) through after a full decode as a check, with only its
