@@ -86,6 +86,9 @@ const (
 	RejectBadDocumentType     = "bad_document_type"
 	RejectBadClientID         = "bad_client_id"
 	RejectBadManifestRow      = "bad_manifest_row"
+	RejectOutOfScope          = "out_of_scope"        // an image reference outside the manifest's bucket or directory
+	RejectNotRegularFile      = "not_a_regular_file"  // a local image reference names a directory, FIFO, device...
+	RejectDuplicateClientID   = "duplicate_client_id" // several manifest rows share the client id: none is verified
 )
 
 // RejectError is a permanent, input-caused refusal of a record with a stable code.
