@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Exit codes (DESIGN.md).
@@ -215,4 +216,28 @@ func softStop(parent context.Context, stderr io.Writer) (context.Context, <-chan
 		close(done)
 		cancel()
 	}
+}
+
+// checkRunFlags refuses negative values of run's overriding flags (their
+// default, -1, means "not given": the config's value stands).
+func checkRunFlags(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "max-submissions", "wait-for-results":
+			if v, ok := f.Value.(flag.Getter); ok && err == nil {
+				switch x := v.Get().(type) {
+				case int:
+					if x < 0 {
+						err = &usageError{msg: fmt.Sprintf("-%s must be 0 (no cap) or more, got %d", f.Name, x)}
+					}
+				case time.Duration:
+					if x < 0 {
+						err = &usageError{msg: fmt.Sprintf("-%s must be 0 (do not wait) or more, got %s", f.Name, x)}
+					}
+				}
+			}
+		}
+	})
+	return err
 }

@@ -43,7 +43,7 @@ func runDelete(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		return exitFatal, errors.New("idenfy.api_key and idenfy.api_secret are required (set them with ${IDENFY_API_KEY} and ${IDENFY_API_SECRET})")
 	}
 	log := newLogger(cfg.Log, stderr, false).With("job", cfg.Job, "stage", "delete")
-	st, err := openStore(ctx, cfg.Store)
+	st, err := openExistingStore(ctx, cfg.Store)
 	if err != nil {
 		return exitFatal, err
 	}

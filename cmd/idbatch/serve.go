@@ -55,7 +55,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	}
 	log := newLogger(cfg.Log, stderr, false).With("job", cfg.Job, "command", "serve")
 
-	st, err := openStore(ctx, cfg.Store)
+	st, err := openExistingStore(ctx, cfg.Store)
 	if err != nil {
 		return exitFatal, err
 	}
