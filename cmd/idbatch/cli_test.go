@@ -264,6 +264,10 @@ func TestMisuseMessagesAndExitCodes(t *testing.T) {
 		{[]string{"status", "-c", write("typo.yaml", base+"limits: {max_failure_ration: 1}\n")}, exitFatal, "did you mean limits.max_failure_ratio?"},
 		{[]string{"status", "-c", good, "-store", "mysql://u:pw@h/x"}, exitUsage, "postgresql://"},
 		{[]string{"run", "-c", good, "-wait-for-results", "-5s"}, exitUsage, "-wait-for-results must be 0 (do not wait) or more"},
+		{[]string{"serve", "-c", write("whk.yaml", base+"idenfy: {webhook_signing_key: ${IDB_T_UNSET_WHK}}\n"), "-poll=false"}, exitFatal,
+			"idenfy.webhook_signing_key: ${IDB_T_UNSET_WHK} is not set in the environment"},
+		{[]string{"delete", "-c", write("key.yaml", base+"idenfy: {api_key: ${IDB_T_UNSET_KEY}, api_secret: s}\n"), "-older-than", "30d"}, exitFatal,
+			"idenfy.api_key: ${IDB_T_UNSET_KEY} is not set in the environment"},
 		{[]string{"stats"}, exitUsage, "did you mean status?"},
 		{[]string{"completion", "tcsh"}, exitUsage, "bash, zsh or fish"},
 	}

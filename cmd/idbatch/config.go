@@ -407,3 +407,27 @@ func (c *Config) tokenExtra() map[string]any {
 	}
 	return out
 }
+
+// needCredentials names, for each credential key whose ${VAR} the
+// environment does not set, that variable (for commands that check their
+// credentials themselves: delete, serve).
+func (c *Config) needCredentials(keys ...string) error {
+	var errs []string
+	for _, k := range keys {
+		if v := c.unsetVar(k); v != "" {
+			errs = append(errs, fmt.Sprintf("%s: ${%s} is not set in the environment", k, v))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New("invalid config:\n  " + strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+// serveCredentials are the credentials serve needs.
+func serveCredentials(polling bool) []string {
+	if polling {
+		return []string{"idenfy.webhook_signing_key", "idenfy.api_key", "idenfy.api_secret"}
+	}
+	return []string{"idenfy.webhook_signing_key"}
+}

@@ -50,6 +50,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		cfg.Results.WebhookListen = *listen
 	}
 	polling := *poll && cfg.Results.PollMaxPerHour > 0
+	if err := cfg.needCredentials(serveCredentials(polling)...); err != nil {
+		return exitFatal, err
+	}
 	if err := validateServe(cfg, polling); err != nil {
 		return exitFatal, err
 	}
