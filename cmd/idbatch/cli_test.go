@@ -38,6 +38,7 @@ func TestConfigRangesNameTheKey(t *testing.T) {
 		"limits: {max_failure_ratio: 1.5}": "limits.max_failure_ratio: must be between 0 and 1, got 1.5",
 		"normalize: {workers: 0}":          "normalize.workers: must be between 1 and 256, got 0",
 		"normalize: {jpeg_quality: 101}":   "normalize.jpeg_quality: must be between 30 and 100, got 101",
+		"limits: {orphan_margin: -1s}":     "limits.orphan_margin: must be between 0 and 24h, got -1s",
 		"results: {poll_after: -1s}":       "results.poll_after: must be between 1s and 720h, got -1s",
 		"results: {poll_max_per_hour: -1}": "results.poll_max_per_hour: must be between 0 and",
 		"idenfy: {token: {expiryTime: 0}}": "idenfy.token.expiryTime: must be a number of seconds",

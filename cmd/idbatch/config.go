@@ -75,10 +75,14 @@ type LimitsConfig struct {
 	WaitForResults  time.Duration `yaml:"wait_for_results"`
 	MaxFailureRatio float64       `yaml:"max_failure_ratio"`
 	MaxAttempts     int           `yaml:"max_attempts"`
-	// Lease is how long a claimed record stays reserved for this worker; a
-	// killed worker's records are taken over by the next run or another
-	// worker once it has passed. Longer than a record's normalize+submit.
+	// Lease bounds how long a live but stuck worker keeps a claimed
+	// record. A dead worker's records are taken over at once: workers
+	// heartbeat in the Store, and a restart on SQLite knows by its file
+	// lock that the previous run is gone.
 	Lease time.Duration `yaml:"lease"`
+	// OrphanMargin is added to a possible orphan token's expiry before its
+	// record is retried with a new token.
+	OrphanMargin time.Duration `yaml:"orphan_margin"`
 }
 
 type NormalizeConfig struct {
@@ -121,7 +125,7 @@ func Defaults() Config {
 			Token:             map[string]any{"tokenType": "IDENTIFICATION", "expiryTime": 900},
 			SendPersonalData:  &t,
 		},
-		Limits:    LimitsConfig{RequestsPerHour: 9000, Burst: 3, MaxDuration: 8 * time.Hour, WaitForResults: 30 * time.Minute, MaxFailureRatio: 0.2, MaxAttempts: 5, Lease: 10 * time.Minute},
+		Limits:    LimitsConfig{RequestsPerHour: 9000, Burst: 3, MaxDuration: 8 * time.Hour, WaitForResults: 30 * time.Minute, MaxFailureRatio: 0.2, MaxAttempts: 5, Lease: 10 * time.Minute, OrphanMargin: 2 * time.Minute},
 		Normalize: NormalizeConfig{MaxSide: 2560, JPEGQuality: 90, MaxImageBytes: 4_500_000, MaxRequestBytes: 19_000_000, MinSide: 300, MaxPixels: 50_000_000, Workers: 2},
 		Results:   ResultsConfig{WebhookListen: ":8080", WebhookPath: "/webhooks/idenfy", PollAfter: 30 * time.Minute, PollMaxPerHour: 200, ExpectManualReview: &t},
 		Export:    ExportConfig{Destination: "./exports/", Compression: "zstd"},
@@ -269,6 +273,7 @@ func (c *Config) check() error {
 	f("limits.max_failure_ratio", l.MaxFailureRatio, 0, 1, false)
 	i("limits.max_attempts", int64(l.MaxAttempts), 1, 100)
 	d("limits.lease", l.Lease, minLease, day, "")
+	d("limits.orphan_margin", l.OrphanMargin, 0, day, "")
 	n := c.Normalize
 	i("normalize.max_side", int64(n.MaxSide), 100, 20_000)
 	i("normalize.jpeg_quality", int64(n.JPEGQuality), 30, 100)
@@ -280,8 +285,8 @@ func (c *Config) check() error {
 	d("results.poll_after", c.Results.PollAfter, time.Second, 30*day, "")
 	f("results.poll_max_per_hour", c.Results.PollMaxPerHour, 0, 1_000_000, false)
 	if v, ok := c.Idenfy.Token["expiryTime"]; ok {
-		if n, isInt := v.(int); !isInt || n < 60 || n > 30*24*3600 {
-			bad("idenfy.token.expiryTime", "must be a number of seconds between 60 and 2592000, got %v", v)
+		if n, isInt := v.(int); !isInt || n < 1 || n > 30*24*3600 {
+			bad("idenfy.token.expiryTime", "must be a number of seconds between 1 and 2592000, got %v", v)
 		}
 	}
 	if len(errs) > 0 {
