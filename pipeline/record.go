@@ -233,7 +233,12 @@ func (r *Result) Rank() int {
 	}
 }
 
-// Outcome maps a final result to the exported outcome.
+// Outcome maps a final result to the exported outcome: APPROVED, DENIED and
+// SUSPECTED as they are; EXPIRED for EXPIRED, EXPIRED-DELETED and DELETED;
+// FAILED for any other overall status (REVIEWING, ACTIVE, ARCHIVED, empty,
+// unknown), so that an outcome is always one of the enum. results never
+// makes such a result final (see its package documentation); FAILED is the
+// guard for any other producer.
 func (r *Result) Outcome() Outcome {
 	switch r.Overall {
 	case "APPROVED":
@@ -245,6 +250,6 @@ func (r *Result) Outcome() Outcome {
 	case "EXPIRED", "EXPIRED-DELETED", "DELETED":
 		return OutcomeExpired
 	default:
-		return Outcome(r.Overall)
+		return OutcomeFailed
 	}
 }
