@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Exit codes (DESIGN.md).
@@ -21,25 +22,6 @@ const (
 	exitInterrupted = 130
 )
 
-const usage = `idbatch re-verifies identity documents in bulk through iDenfy's Direct Processing API.
-
-Usage:
-  idbatch <command> [-c config.yaml] [flags]
-
-Commands:
-  run       the scheduled job: load the manifest, submit, wait for results, export, summary
-  demo      the whole pipeline on embedded defaults with generated records (no credentials, no services)
-  validate  dry run: read the manifest, fetch and normalize every image, report rejections; no API call
-  status    counts per state for a job, overdue results, orphans, last runs
-  export    export final results not yet exported
-  serve     long-running webhook receiver (and poller, /healthz, /metrics) writing into the Store
-  sandbox   run the iDenfy sandbox standalone on a port
-  version   print the version
-
-Run 'idbatch <command> -h' for the flags of a command.
-Exit codes: 0 done, 1 fatal, 2 usage, 3 too many failures, 130 interrupted.
-`
-
 var version = "dev"
 
 // usageError is an error in the command line (exit 2).
@@ -50,7 +32,7 @@ func (e *usageError) Error() string { return e.msg }
 // run is main without the process: a test can call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, globalUsage())
 		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
@@ -74,13 +56,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "delete":
 		code, err = runDelete(ctx, rest, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "idbatch", version)
+		fmt.Fprint(stdout, versionString())
 		return exitOK
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return exitOK
+	case "help", "-h", "-help", "--help":
+		return runHelp(ctx, rest, stdout, stderr)
+	case "completion":
+		return runCompletion(rest, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "idbatch: unknown command %q\n\n%s", cmd, usage)
+		msg := fmt.Sprintf("idbatch: unknown command %q", cmd)
+		if s := suggestCommand(cmd); s != "" {
+			msg += fmt.Sprintf("; did you mean %s?", s)
+		}
+		fmt.Fprintf(stderr, "%s\n\n%s", msg, globalUsage())
 		return exitUsage
 	}
 	if err != nil {
@@ -106,17 +93,33 @@ type commonFlags struct {
 	config string
 	job    string
 	store  string
+	stderr io.Writer // where loadConfig prints its warnings
 }
 
+// newFlagSet returns a command's flag set; -h prints the command's help
+// (description, examples, flags).
 func newFlagSet(name string, stderr io.Writer, cf *commonFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("idbatch "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { commandHelp(fs.Output(), name, fs) }
 	if cf != nil {
-		fs.StringVar(&cf.config, "c", "", "config file (YAML)")
-		fs.StringVar(&cf.job, "job", "", "job name (overrides the config)")
-		fs.StringVar(&cf.store, "store", "", "store DSN (overrides the config)")
+		cf.stderr = stderr
+		fs.StringVar(&cf.config, "c", "", "config file (YAML); required")
+		fs.StringVar(&cf.job, "job", "", "job name (overrides job:)")
+		fs.StringVar(&cf.store, "store", "", "Store DSN, sqlite://PATH or postgres://… (overrides store:; a relative path is relative to the working directory)")
 	}
 	return fs
+}
+
+// suggestCommand returns the command nearest to a mistyped one, or "".
+func suggestCommand(name string) string {
+	best, bestD := "", 3
+	for _, c := range commands {
+		if d := levenshtein(name, c.name); d < bestD {
+			best, bestD = c.name, d
+		}
+	}
+	return best
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) error {
@@ -132,14 +135,34 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return resolveWorker(fs)
 }
 
-// loadConfig reads -c and applies the common overrides.
+// loadConfig reads -c, applies the common overrides and checks what every
+// command needs (job name, Store DSN, the range of every number and
+// duration). It prints the config's warnings (literal secrets, …) on stderr.
 func loadConfig(cf commonFlags) (Config, error) {
 	if cf.config == "" {
 		return Config{}, &usageError{msg: "-c config.yaml is required"}
 	}
+	if cf.job != "" {
+		if err := checkJobName(cf.job); err != nil {
+			return Config{}, &usageError{msg: "-job: " + err.Error()}
+		}
+	}
+	if cf.store != "" {
+		if _, err := parseStoreDSN(cf.store); err != nil {
+			return Config{}, &usageError{msg: "-store: " + err.Error()}
+		}
+	}
 	cfg, err := LoadConfig(cf.config)
 	if err != nil {
 		return cfg, err
+	}
+	if cf.stderr != nil {
+		for _, w := range cfg.warnings {
+			fmt.Fprintf(cf.stderr, "idbatch: warning: %s\n", w)
+		}
+		if l := cfg.Limits.Lease; l >= minLease && l < saneLease {
+			fmt.Fprintf(cf.stderr, "idbatch: warning: limits.lease %s is shorter than %s: a killed worker's records resume sooner, but a slow record may be taken over while in flight\n", fmtDuration(l), fmtDuration(saneLease))
+		}
 	}
 	if cf.job != "" {
 		cfg.Job = cf.job
@@ -147,7 +170,7 @@ func loadConfig(cf commonFlags) (Config, error) {
 	if cf.store != "" {
 		cfg.Store = cf.store
 	}
-	return cfg, nil
+	return cfg, cfg.check()
 }
 
 // softStop returns a context that the first SIGINT/SIGTERM does NOT cancel,
@@ -193,4 +216,28 @@ func softStop(parent context.Context, stderr io.Writer) (context.Context, <-chan
 		close(done)
 		cancel()
 	}
+}
+
+// checkRunFlags refuses negative values of run's overriding flags (their
+// default, -1, means "not given": the config's value stands).
+func checkRunFlags(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "max-submissions", "wait-for-results":
+			if v, ok := f.Value.(flag.Getter); ok && err == nil {
+				switch x := v.Get().(type) {
+				case int:
+					if x < 0 {
+						err = &usageError{msg: fmt.Sprintf("-%s must be 0 (no cap) or more, got %d", f.Name, x)}
+					}
+				case time.Duration:
+					if x < 0 {
+						err = &usageError{msg: fmt.Sprintf("-%s must be 0 (do not wait) or more, got %s", f.Name, x)}
+					}
+				}
+			}
+		}
+	})
+	return err
 }

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"math"
 	"os"
+	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -26,7 +27,8 @@ type Config struct {
 	Export    ExportConfig    `yaml:"export"`
 	Log       LogConfig       `yaml:"log"`
 
-	unsetEnv []string // ${VAR}s the environment does not set
+	unsetEnv []envRef // ${VAR}s the environment does not set, with the key that holds them
+	warnings []string // printed on stderr by loadConfig (literal secrets, …)
 }
 
 type SourceConfig struct {
@@ -131,74 +133,201 @@ func Defaults() Config {
 	}
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// expandEnv replaces ${VAR} with the environment's value; it reports the
-// names of variables that are not set.
-func expandEnv(b []byte) ([]byte, []string) {
-	var missing []string
-	out := envRef.ReplaceAllFunc(b, func(m []byte) []byte {
-		name := string(m[2 : len(m)-1])
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			missing = append(missing, name)
-		}
-		return []byte(v)
-	})
-	return out, missing
-}
-
-// LoadConfig reads the YAML file at path over the defaults.
+// LoadConfig reads the YAML file at path over the defaults. A relative
+// sqlite:// Store path is resolved against the file's directory, so that
+// one config names one Store whatever the working directory.
 func LoadConfig(path string) (Config, error) {
 	cfg := Defaults()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
 	}
-	return parseConfig(cfg, b, path)
-}
-
-func parseConfig(cfg Config, b []byte, name string) (Config, error) {
-	b, missing := expandEnv(b)
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return cfg, fmt.Errorf("config %s: %w", name, err)
+	cfg, err = parseConfig(cfg, b, path)
+	if err != nil {
+		return cfg, err
 	}
-	cfg.unsetEnv = missing
+	if abs, err := filepath.Abs(path); err == nil {
+		cfg.Store = resolveStoreDSN(cfg.Store, filepath.Dir(abs))
+	}
 	return cfg, nil
 }
+
+// parseConfig reads YAML over cfg. Unknown keys (with the nearest known key
+// as a suggestion) and values of the wrong type are errors that name the
+// key's YAML path; ${VAR} is expanded inside values (never into the YAML
+// structure), and an unset VAR is recorded with its key.
+func parseConfig(cfg Config, b []byte, name string) (Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(markEnvRefs(b), &doc); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", name, err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return cfg, nil // empty file
+	}
+	root := doc.Content[0]
+	var errs []string
+	cfg.warnings = literalSecretWarnings(root)
+	cfg.unsetEnv = expandEnvNodes(root, "")
+	checkKeys(root, reflect.TypeOf(cfg), "", &errs)
+	if len(errs) > 0 {
+		return cfg, fmt.Errorf("config %s:\n  %s", name, strings.Join(errs, "\n  "))
+	}
+	if err := root.Decode(&cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", name, err)
+	}
+	if cfg.Source.S3.MaxObjectBytes == 0 {
+		cfg.Source.S3.MaxObjectBytes = Defaults().Source.S3.MaxObjectBytes
+	}
+	return cfg, nil
+}
+
+// jobNameRE is what a job name may be: it is used in paths (job=<job>/) and
+// in the Store, by every command.
+var jobNameRE = regexp.MustCompile(`^[A-Za-z0-9-][A-Za-z0-9._-]{0,63}$`)
+
+// checkJobName is the one check of a job name, for every command that takes
+// -job or reads job: from the config.
+func checkJobName(job string) error {
+	switch {
+	case job == "":
+		return errors.New("is required")
+	case !jobNameRE.MatchString(job):
+		return fmt.Errorf("%q is not a job name: 1 to 64 of A-Z a-z 0-9 . _ -, not starting with . or _", job)
+	}
+	return nil
+}
+
+// credentialKeys are the keys holding secrets: their ${VAR} may be unset when
+// the command makes no API call (validate, status, export).
+var credentialKeys = map[string]bool{
+	"idenfy.api_key": true, "idenfy.api_secret": true, "idenfy.webhook_signing_key": true,
+}
+
+// secretKeys are the keys whose value must come from the environment.
+var secretKeys = []string{"idenfy.api_key", "idenfy.api_secret", "idenfy.webhook_signing_key", "source.s3.secret_access_key"}
+
+// unsetVar returns the ${VAR} of key that the environment does not set.
+func (c *Config) unsetVar(key string) string {
+	for _, u := range c.unsetEnv {
+		if u.key == key {
+			return u.name
+		}
+	}
+	return ""
+}
+
+// check is the validation every command runs after the flags are applied:
+// job name, Store DSN, ranges of every numeric and duration key, and
+// ${VAR}s left unset in keys that are not credentials.
+func (c *Config) check() error {
+	var errs []string
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, field+": "+fmt.Sprintf(format, a...))
+	}
+	if err := checkJobName(c.Job); err != nil {
+		bad("job", "%v", err)
+	}
+	for _, u := range c.unsetEnv {
+		if !credentialKeys[u.key] {
+			bad(u.key, "${%s} is not set in the environment", u.name)
+		}
+	}
+	if _, err := parseStoreDSN(c.Store); err != nil {
+		bad("store", "%v", err)
+	}
+	d := func(key string, v, lo, hi time.Duration, zeroOK string) {
+		switch {
+		case v == 0 && zeroOK != "":
+		case v < lo || v > hi:
+			if zeroOK != "" {
+				bad(key, "must be 0 (%s) or between %s and %s, got %s", zeroOK, fmtDuration(lo), fmtDuration(hi), fmtDuration(v))
+			} else {
+				bad(key, "must be between %s and %s, got %s", fmtDuration(lo), fmtDuration(hi), fmtDuration(v))
+			}
+		}
+	}
+	i := func(key string, v, lo, hi int64) {
+		if v < lo || v > hi {
+			bad(key, "must be between %d and %d, got %d", lo, hi, v)
+		}
+	}
+	f := func(key string, v, lo, hi float64, loOpen bool) {
+		if v < lo || v > hi || (loOpen && v == lo) || math.IsNaN(v) {
+			op := "between"
+			if loOpen {
+				op = "above"
+				bad(key, "must be %s %g and at most %g, got %g", op, lo, hi, v)
+				return
+			}
+			bad(key, "must be %s %g and %g, got %g", op, lo, hi, v)
+		}
+	}
+	const day = 24 * time.Hour
+	i("source.s3.max_object_bytes", c.Source.S3.MaxObjectBytes, 1, 5<<30)
+	l := c.Limits
+	f("limits.requests_per_hour", l.RequestsPerHour, 0, 1_000_000, true)
+	i("limits.burst", int64(l.Burst), 1, 1000)
+	i("limits.max_submissions", int64(l.MaxSubmissions), 0, 1_000_000_000)
+	d("limits.max_duration", l.MaxDuration, time.Second, 30*day, "no limit")
+	d("limits.wait_for_results", l.WaitForResults, time.Second, 30*day, "do not wait")
+	f("limits.max_failure_ratio", l.MaxFailureRatio, 0, 1, false)
+	i("limits.max_attempts", int64(l.MaxAttempts), 1, 100)
+	d("limits.lease", l.Lease, minLease, day, "")
+	d("limits.orphan_margin", l.OrphanMargin, 0, day, "")
+	n := c.Normalize
+	i("normalize.max_side", int64(n.MaxSide), 100, 20_000)
+	i("normalize.jpeg_quality", int64(n.JPEGQuality), 30, 100)
+	i("normalize.max_image_bytes", int64(n.MaxImageBytes), 10_000, 100_000_000)
+	i("normalize.max_request_bytes", int64(n.MaxRequestBytes), int64(max(n.MaxImageBytes, 10_000)), 1_000_000_000)
+	i("normalize.min_side", int64(n.MinSide), 1, int64(max(n.MaxSide, 1)))
+	i("normalize.max_pixels", int64(n.MaxPixels), 10_000, 1_000_000_000)
+	i("normalize.workers", int64(n.Workers), 1, 256)
+	d("results.poll_after", c.Results.PollAfter, time.Second, 30*day, "")
+	f("results.poll_max_per_hour", c.Results.PollMaxPerHour, 0, 1_000_000, false)
+	if v, ok := c.Idenfy.Token["expiryTime"]; ok {
+		if n, isInt := v.(int); !isInt || n < 1 || n > 30*24*3600 {
+			bad("idenfy.token.expiryTime", "must be a number of seconds between 1 and 2592000, got %v", v)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New("invalid config:\n  " + strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+// minLease is the shortest limits.lease: the export lock is renewed every
+// third of it, and a record must be prepared and submitted within it.
+// Below 30 s a warning is printed (tests use seconds to resume killed runs fast).
+const (
+	minLease  = time.Second
+	saneLease = 30 * time.Second
+)
 
 // Validate checks the configuration once, with errors that name the field.
 // needAPI: the command calls iDenfy (credentials required).
 func (c *Config) Validate(needAPI bool) error {
 	var errs []string
+	if err := c.check(); err != nil {
+		errs = append(errs, strings.Split(strings.TrimPrefix(err.Error(), "invalid config:\n  "), "\n  ")...)
+	}
 	bad := func(field, format string, a ...any) {
 		errs = append(errs, field+": "+fmt.Sprintf(format, a...))
 	}
-	if c.Job == "" {
-		bad("job", "is required")
-	} else if len(c.Job) > 100 || strings.ContainsAny(c.Job, "/\\=\x00") {
-		bad("job", "must be at most 100 characters without / \\ or =")
-	}
 	if c.Source.Manifest == "" && (c.Source.List == nil || c.Source.List.Prefix == "") {
 		bad("source", "set source.manifest or source.list.prefix")
-	}
-	if !strings.HasPrefix(c.Store, "sqlite://") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
-		bad("store", "must start with sqlite:// or postgres://")
 	}
 	if needAPI {
 		if c.Idenfy.BaseURL == "" {
 			bad("idenfy.base_url", "is required")
 		}
-		if c.Idenfy.APIKey == "" {
-			bad("idenfy.api_key", "is empty (set it with ${IDENFY_API_KEY})")
-		}
-		if c.Idenfy.APISecret == "" {
-			bad("idenfy.api_secret", "is empty (set it with ${IDENFY_API_SECRET})")
-		}
-		if c.Idenfy.WebhookSigningKey == "" && c.Results.WebhookListen != "" {
-			bad("idenfy.webhook_signing_key", "is empty: webhooks could not be verified (set it, or set results.webhook_listen to \"\" to rely on polling)")
+		c.checkCredential(bad, "idenfy.api_key", c.Idenfy.APIKey, "IDENFY_API_KEY")
+		c.checkCredential(bad, "idenfy.api_secret", c.Idenfy.APISecret, "IDENFY_API_SECRET")
+		if c.Results.WebhookListen != "" {
+			if v := c.unsetVar("idenfy.webhook_signing_key"); v != "" {
+				bad("idenfy.webhook_signing_key", "${%s} is not set in the environment: webhooks could not be verified (set it, or set results.webhook_listen to \"\" to rely on polling)", v)
+			} else if c.Idenfy.WebhookSigningKey == "" {
+				bad("idenfy.webhook_signing_key", "is empty: webhooks could not be verified (set it, or set results.webhook_listen to \"\" to rely on polling)")
+			}
 		}
 	}
 	if f := c.Idenfy.ProcessTokenField; f != "authToken" && f != "token" {
@@ -208,25 +337,6 @@ func (c *Config) Validate(needAPI bool) error {
 	case "", "APPROVED", "DENIED", "SUSPECTED", "EXPIRED":
 	default:
 		bad("idenfy.dummy_status", "must be APPROVED, DENIED, SUSPECTED or EXPIRED")
-	}
-	if c.Limits.RequestsPerHour <= 0 {
-		bad("limits.requests_per_hour", "must be > 0")
-	}
-	if c.Limits.Burst < 1 {
-		bad("limits.burst", "must be >= 1")
-	}
-	if c.Limits.MaxSubmissions < 0 {
-		bad("limits.max_submissions", "must be >= 0")
-	}
-	if c.Limits.MaxFailureRatio < 0 || c.Limits.MaxFailureRatio > 1 {
-		bad("limits.max_failure_ratio", "must be between 0 and 1")
-	}
-	n := c.Normalize
-	if n.MaxSide < 100 || n.JPEGQuality < 30 || n.JPEGQuality > 100 || n.MaxImageBytes < 10_000 || n.MaxRequestBytes < n.MaxImageBytes || n.MinSide < 1 || n.MinSide > n.MaxSide {
-		bad("normalize", "out of range (max_side >= 100, 30 <= jpeg_quality <= 100, max_image_bytes >= 10000, max_request_bytes >= max_image_bytes, 1 <= min_side <= max_side)")
-	}
-	if c.Results.PollMaxPerHour < 0 {
-		bad("results.poll_max_per_hour", "must be >= 0")
 	}
 	if c.Results.WebhookPath == "" || c.Results.WebhookPath[0] != '/' {
 		bad("results.webhook_path", "must start with /")
@@ -243,6 +353,30 @@ func (c *Config) Validate(needAPI bool) error {
 		return errors.New("invalid config:\n  " + strings.Join(errs, "\n  "))
 	}
 	return nil
+}
+
+// checkCredential reports an unset ${VAR} by its name, or an empty value.
+func (c *Config) checkCredential(bad func(field, format string, a ...any), key, val, envHint string) {
+	if v := c.unsetVar(key); v != "" {
+		bad(key, "${%s} is not set in the environment", v)
+	} else if val == "" {
+		bad(key, "is empty (set it with ${%s})", envHint)
+	}
+}
+
+// fmtDuration writes a duration as a user would: 10m, 1h30m, 90s, 1.5s.
+func fmtDuration(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // tokenInt reads an integer token parameter.
@@ -277,4 +411,28 @@ func (c *Config) tokenExtra() map[string]any {
 		return nil
 	}
 	return out
+}
+
+// needCredentials names, for each credential key whose ${VAR} the
+// environment does not set, that variable (for commands that check their
+// credentials themselves: delete, serve).
+func (c *Config) needCredentials(keys ...string) error {
+	var errs []string
+	for _, k := range keys {
+		if v := c.unsetVar(k); v != "" {
+			errs = append(errs, fmt.Sprintf("%s: ${%s} is not set in the environment", k, v))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New("invalid config:\n  " + strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+// serveCredentials are the credentials serve needs.
+func serveCredentials(polling bool) []string {
+	if polling {
+		return []string{"idenfy.webhook_signing_key", "idenfy.api_key", "idenfy.api_secret"}
+	}
+	return []string{"idenfy.webhook_signing_key"}
 }

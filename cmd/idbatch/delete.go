@@ -38,11 +38,14 @@ func runDelete(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	if cfg.Job == "" {
 		return exitFatal, errors.New("job: is required")
 	}
+	if err := cfg.needCredentials("idenfy.api_key", "idenfy.api_secret"); err != nil && !*dryRun {
+		return exitFatal, err
+	}
 	if !*dryRun && (cfg.Idenfy.APIKey == "" || cfg.Idenfy.APISecret == "") {
 		return exitFatal, errors.New("idenfy.api_key and idenfy.api_secret are required (set them with ${IDENFY_API_KEY} and ${IDENFY_API_SECRET})")
 	}
 	log := newLogger(cfg.Log, stderr, false).With("job", cfg.Job, "stage", "delete")
-	st, err := openStore(ctx, cfg.Store)
+	st, err := openExistingStore(ctx, cfg.Store)
 	if err != nil {
 		return exitFatal, err
 	}

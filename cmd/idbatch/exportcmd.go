@@ -24,7 +24,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	if err != nil {
 		return exitFatal, err
 	}
-	st, err := openStore(ctx, cfg.Store)
+	st, err := openExistingStore(ctx, cfg.Store)
 	if err != nil {
 		return exitFatal, err
 	}
@@ -72,7 +72,8 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 // default of 30 s.
 func exportLockTTL(cfg Config) time.Duration {
 	if cfg.Limits.Lease > 0 {
-		return min(cfg.Limits.Lease, export.DefaultLockTTL)
+		// At least 1 s: the lock is renewed every third of it (a ticker of 0 panics).
+		return max(min(cfg.Limits.Lease, export.DefaultLockTTL), time.Second)
 	}
 	return export.DefaultLockTTL
 }

@@ -354,7 +354,15 @@ func TestRunCollectsResults(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer sb.Close()
-			cfg, exports := writeResultsConfig(t, caseDir(t), manifest, resultsCase{listen: "", pollAfter: time.Minute, pollPerHour: 0, sandboxBase: base, waitForFinal: 30 * time.Second})
+			dir := caseDir(t)
+			cfg, exports := writeResultsConfig(t, dir, manifest, resultsCase{listen: "", pollAfter: time.Minute, pollPerHour: 0, sandboxBase: base, waitForFinal: 30 * time.Second})
+			// serve opens an existing Store only (a mistyped path must not
+			// acknowledge webhooks into a new, empty one): create it first.
+			if st, err := openStore(context.Background(), "sqlite://"+filepath.Join(dir, "state.db")); err != nil {
+				t.Fatal(err)
+			} else {
+				st.Close()
+			}
 			srv := startServe(t, cfg, hook)
 			if code, out := runBinary(t, "run", "-c", cfg); code != 0 {
 				t.Fatalf("run exited %d:\n%s\nserve:\n%s", code, out, srv.out.String())

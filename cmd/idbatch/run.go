@@ -30,7 +30,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	maxSub := fs.Int("max-submissions", -1, "tokens this run may create (overrides limits.max_submissions; 0 = no cap)")
 	wait := fs.Duration("wait-for-results", -1, "how long to wait for results (overrides limits.wait_for_results)")
 	worker := addWorkerFlag(fs)
+	newStore := fs.Bool("new-store", false, "start a job the Store has never seen even though the export destination holds runs of it")
 	if err := parseFlags(fs, args); err != nil {
+		return exitUsage, err
+	}
+	if err := checkRunFlags(fs); err != nil {
 		return exitUsage, err
 	}
 	cfg, err := loadConfig(cf)
@@ -46,7 +50,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	if err := cfg.Validate(true); err != nil {
 		return exitFatal, err
 	}
-	sum, err := execute(ctx, cfg, execOptions{stderr: stderr, command: "run", worker: worker})
+	sum, err := execute(ctx, cfg, execOptions{stderr: stderr, command: "run", worker: worker, newStore: *newStore})
 	return sum.ExitCode, err
 }
 
@@ -56,6 +60,9 @@ type execOptions struct {
 	command string
 	log     *slog.Logger
 	worker  *workerFlag // names the worker: registry, part files, log lines (worker.go); nil: w0
+	// newStore: run even a job the Store has never seen whose runs the
+	// export destination holds (-new-store; demo starts afresh).
+	newStore bool
 }
 
 // execute is the scheduled job: load, submit, wait for results, export,
@@ -86,6 +93,12 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		return fail(fmt.Errorf("export.destination: %w", err))
 	}
 
+	if !o.newStore {
+		if err := checkKnownJob(ctx, st, dest, cfg); err != nil {
+			return fail(err)
+		}
+	}
+
 	start := time.Now()
 	runID := newRunID(start)
 	log = log.With("job", cfg.Job, "run_id", runID, "worker", o.worker.label())
@@ -102,9 +115,17 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	if err := st.StartRun(ctx, pipeline.Run{ID: runID, Job: cfg.Job, Command: o.command, StartedAt: start}); err != nil {
 		return fail(fmt.Errorf("store: %w", err))
 	}
+	beforeLoad, err := st.Counts(ctx, cfg.Job)
+	if err != nil {
+		return fail(fmt.Errorf("store: %w", err))
+	}
 	loadStats, objs, err := loadSource(ctx, cfg, st, s3c, log)
 	if err != nil {
 		return fail(err)
+	}
+	afterLoad, err := st.Counts(ctx, cfg.Job)
+	if err != nil {
+		return fail(fmt.Errorf("store: %w", err))
 	}
 
 	lims := newAPILimits(cfg, st, log)
@@ -195,8 +216,9 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		prog.finish()
 	}
 	sum.Load = &loadStats
-	sum.Extra = map[string]any{"api": limiter.Stats(), "webhooks_received": webhooks.Received(), "store": redactDSN(cfg.Store)}
-	sum.ExitCode = exitCode(sum, runErr, cfg.Limits.MaxFailureRatio)
+	ended := countEnded(sum, beforeLoad, afterLoad)
+	sum.Extra = map[string]any{"api": limiter.Stats(), "webhooks_received": webhooks.Received(), "store": redactDSN(cfg.Store), "ended_in_run": ended}
+	sum.ExitCode = exitCode(sum, runErr, cfg.Limits.MaxFailureRatio, ended)
 	if runErr != nil {
 		var fatal *submit.FatalError
 		if errors.As(runErr, &fatal) {
@@ -214,23 +236,6 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	}
 	printSummary(o.stderr, sum, summaryPath, cfg.Limits.MaxFailureRatio)
 	return sum, runErr
-}
-
-// exitCode maps a run's outcome to the exit codes of DESIGN.md.
-func exitCode(sum pipeline.Summary, err error, maxRatio float64) int {
-	switch {
-	case err != nil && !errors.Is(err, context.Canceled):
-		return exitFatal // a fatal error (out of credits…) wins over an interruption
-	case sum.Interrupted:
-		return exitInterrupted
-	}
-	if ended := sum.Export.Rows; ended > 0 {
-		bad := sum.Export.ByOutcome[string(pipeline.OutcomeRejected)] + sum.Export.ByOutcome[string(pipeline.OutcomeFailed)]
-		if float64(bad)/float64(ended) > maxRatio {
-			return exitTooManyFail
-		}
-	}
-	return exitOK
 }
 
 // writeSummary writes the JSON summary beside the export, under

@@ -49,12 +49,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		cfg.Results.WebhookListen = *listen
 	}
 	polling := *poll && cfg.Results.PollMaxPerHour > 0
+	if err := cfg.needCredentials(serveCredentials(polling)...); err != nil {
+		return exitFatal, err
+	}
 	if err := validateServe(cfg, polling); err != nil {
 		return exitFatal, err
 	}
 	log := newLogger(cfg.Log, stderr, false).With("job", cfg.Job, "command", "serve")
 
-	st, err := openStore(ctx, cfg.Store)
+	st, err := openExistingStore(ctx, cfg.Store)
 	if err != nil {
 		return exitFatal, err
 	}

@@ -82,7 +82,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	if cfg.Job == "" {
 		return exitFatal, fmt.Errorf("job: is required")
 	}
-	st, err := openStore(ctx, cfg.Store)
+	st, err := openExistingStore(ctx, cfg.Store)
 	if err != nil {
 		return exitFatal, err
 	}

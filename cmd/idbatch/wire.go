@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,8 +17,6 @@ import (
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/pipeline"
-	"github.com/idbatch/idbatch/pipeline/pgstore"
-	"github.com/idbatch/idbatch/pipeline/sqlitestore"
 )
 
 // newRunID returns a sortable, unique run id: UTC time and 4 random bytes.
@@ -63,40 +60,6 @@ func newLogger(cfg LogConfig, stderr io.Writer, progressLine bool) *slog.Logger 
 	}
 }
 
-// openStore opens the Store named by the DSN.
-func openStore(ctx context.Context, dsn string) (pipeline.Store, error) {
-	switch {
-	case strings.HasPrefix(dsn, "sqlite://"):
-		if dir := filepath.Dir(strings.TrimPrefix(dsn, "sqlite://")); dir != "." {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return nil, fmt.Errorf("store: %w", err)
-			}
-		}
-		return sqlitestore.OpenDSN(ctx, dsn)
-	case pgstore.IsDSN(dsn):
-		st, err := pgstore.Open(ctx, dsn)
-		if err != nil {
-			return nil, fmt.Errorf("store %s: %w", redactDSN(dsn), err)
-		}
-		return st, nil
-	}
-	return nil, fmt.Errorf("store: unknown DSN scheme in %q", redactDSN(dsn))
-}
-
-// redactDSN hides a password in a DSN.
-func redactDSN(dsn string) string {
-	at := strings.Index(dsn, "@")
-	scheme := strings.Index(dsn, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return dsn
-	}
-	creds := dsn[scheme+3 : at]
-	if i := strings.Index(creds, ":"); i >= 0 {
-		return dsn[:scheme+3] + creds[:i] + ":***" + dsn[at:]
-	}
-	return dsn
-}
-
 // needsS3 reports whether any configured location is on S3.
 func needsS3(cfg Config) bool {
 	return strings.HasPrefix(cfg.Source.Manifest, "s3://") || cfg.Source.List != nil ||
@@ -131,9 +94,7 @@ func loadSource(ctx context.Context, cfg Config, st pipeline.Store, s3c *s3.Clie
 		total.Updated += ls.Updated
 		total.Unchanged += ls.Unchanged
 		total.Kept += ls.Kept
-		if len(total.KeptKeys) < 100 {
-			total.KeptKeys = append(total.KeptKeys, ls.KeptKeys...)
-		}
+		// ls.KeptKeys are client ids: personal data, never copied into the summary.
 		batch = batch[:0]
 		return nil
 	}
