@@ -103,7 +103,7 @@ func (e *Exporter) acquireLock(ctx context.Context) (*jobLock, error) {
 // before anything is made visible (check).
 func (jl *jobLock) renewLoop(ctx context.Context, log *slog.Logger) {
 	defer close(jl.done)
-	t := time.NewTicker(jl.ttl / 3)
+	t := time.NewTicker(max(jl.ttl/3, 10*time.Millisecond)) // a tiny TTL must not panic the ticker
 	defer t.Stop()
 	for {
 		select {

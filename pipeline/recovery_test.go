@@ -124,3 +124,29 @@ func TestActiveResultDoesNotSubmit(t *testing.T) {
 		t.Errorf("record %s after ACTIVE results, want tokened", got.State)
 	}
 }
+
+// Records failed by a config error (max_attempts below 1: no token was
+// ever asked for) are verified again by the next run once the config is
+// fixed; records that spent a token stay failed.
+func TestRunnerRevivesConfigFailures(t *testing.T) {
+	st := openStore(t, 2)
+	ctx := context.Background()
+	recs, _ := st.List(ctx, pipeline.ListQuery{Job: "j"})
+	failed := pipeline.OutcomeFailed
+	now := time.Now()
+	mustMove(t, st, recs[0], pipeline.StateFailed, pipeline.Patch{Outcome: &failed, ErrorCode: ptr("max_attempts"), ExportedAt: &now})
+	mustMove(t, st, recs[1], pipeline.StateFailed, pipeline.Patch{Outcome: &failed, ErrorCode: ptr("max_attempts"), Attempts: ptr(5), IntentAt: &now, ExportedAt: &now})
+	sub := &fakeSubmit{st: st}
+	r := &pipeline.Runner{Store: st, Job: "j", RunID: "fixed", Owner: "o", Preparer: &fakePrep{}, Submitter: sub}
+	if _, err := r.Run(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	g0, _ := st.Get(ctx, recs[0].ID)
+	g1, _ := st.Get(ctx, recs[1].ID)
+	if g0.State != pipeline.StateSubmitted || !g0.ExportedAt.IsZero() || sub.seen[recs[0].ID] != 1 {
+		t.Errorf("record failed by the config: %s, exported %v, submitted %d times; want verified again", g0.State, g0.ExportedAt, sub.seen[recs[0].ID])
+	}
+	if g1.State != pipeline.StateFailed || sub.seen[recs[1].ID] != 0 {
+		t.Errorf("record that spent tokens: %s; want failed", g1.State)
+	}
+}

@@ -192,6 +192,10 @@ func (r *Runner) Run(ctx context.Context, soft <-chan struct{}) (Summary, error)
 	}
 	defer stopBeat()
 
+	if err := r.revive(ctx); err != nil {
+		_ = finishBg()
+		return r.finish(ctx, sum, c, err)
+	}
 	orphans, err := r.rescue(ctx)
 	sum.Orphans = orphans
 	if err != nil {
@@ -344,6 +348,36 @@ func (r *Runner) register(ctx context.Context, start time.Time) (func(), error) 
 			}
 		})
 	}, nil
+}
+
+// revive sends back to pending the records that failed without a single
+// token attempt (limits.max_attempts was below 1: a config error, refused at
+// load since). Nothing was spent on them, so once the config is fixed they
+// are verified like any other; their FAILED row is exported again with the
+// real outcome. Records that spent a token stay failed.
+func (r *Runner) revive(ctx context.Context) error {
+	var after int64
+	for {
+		recs, err := r.Store.List(ctx, ListQuery{Job: r.Job, States: []State{StateFailed}, AfterID: after, Limit: 1000})
+		if err != nil {
+			return fmt.Errorf("revive: %w", err)
+		}
+		for _, rec := range recs {
+			after = rec.ID
+			if rec.ErrorCode != "max_attempts" || rec.Attempts != 0 || rec.ScanRef != "" || !rec.IntentAt.IsZero() {
+				continue
+			}
+			msg := "failed by a config error (no token asked for); verified again"
+			err := r.Store.Transition(ctx, Transition{ID: rec.ID, From: StateFailed, Version: rec.Version, To: StatePending, Now: r.Now(),
+				Patch: Patch{Outcome: ptr(Outcome("")), ErrorCode: ptr("revived"), ErrorMessage: &msg, ExportedAt: &time.Time{}}})
+			if err != nil && !errors.Is(err, ErrConflict) {
+				return fmt.Errorf("revive: %w", err)
+			}
+		}
+		if len(recs) < 1000 {
+			return nil
+		}
+	}
 }
 
 // deadBefore is the heartbeat instant before which a worker is dead.

@@ -92,7 +92,7 @@ func NewStage(api API, st store, opt Options, log *slog.Logger) *Stage {
 	if opt.ExpiryTime == 0 {
 		opt.ExpiryTime = 900
 	}
-	if opt.MaxAttempts == 0 {
+	if opt.MaxAttempts <= 0 {
 		opt.MaxAttempts = 5
 	}
 	if opt.Lease == 0 {

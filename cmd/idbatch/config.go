@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/idbatch/idbatch/ingest"
 )
 
 // Config is the whole configuration, as in configs/example.yaml. Defaults →
@@ -35,6 +37,26 @@ type SourceConfig struct {
 	Manifest string      `yaml:"manifest"`
 	List     *ListConfig `yaml:"list"`
 	S3       S3Config    `yaml:"s3"`
+	// AllowedBuckets are buckets besides an s3:// manifest's own that its
+	// image references may name.
+	AllowedBuckets []string `yaml:"allowed_buckets"`
+	// LocalRoot, if set, lets a manifest name images by absolute path or
+	// file:// URI inside this directory (never from an S3 manifest).
+	LocalRoot string `yaml:"local_root"`
+}
+
+// objectOptions is the fetch scope of the source's images.
+func (c Config) objectOptions() ingest.ObjectOptions {
+	return ingest.ObjectOptions{MaxBytes: c.Source.S3.MaxObjectBytes, AllowedBuckets: c.Source.AllowedBuckets, LocalRoot: c.Source.LocalRoot}
+}
+
+// sourceOptions is the record source of the config, for ingest.OpenSource.
+func (c Config) sourceOptions() ingest.SourceOptions {
+	o := ingest.SourceOptions{Manifest: c.Source.Manifest, Objects: c.objectOptions()}
+	if l := c.Source.List; l != nil && c.Source.Manifest == "" {
+		o.List = &ingest.ListOptions{Prefix: l.Prefix, Template: l.Template, Country: l.Country, DocumentType: l.DocumentType}
+	}
+	return o
 }
 
 type ListConfig struct {
@@ -263,7 +285,12 @@ func (c *Config) check() error {
 		}
 	}
 	const day = 24 * time.Hour
-	i("source.s3.max_object_bytes", c.Source.S3.MaxObjectBytes, 1, 5<<30)
+	i("source.s3.max_object_bytes", c.Source.S3.MaxObjectBytes, 1, ingest.MaxObjectBytesLimit)
+	if c.Source.S3.MaxObjectBytes > 0 && c.Source.S3.MaxObjectBytes <= ingest.MaxObjectBytesLimit {
+		if err := c.objectOptions().Validate(); err != nil {
+			bad("source."+strings.SplitN(err.Error(), ":", 2)[0], "%s", strings.TrimSpace(strings.SplitN(err.Error(), ":", 2)[1]))
+		}
+	}
 	l := c.Limits
 	f("limits.requests_per_hour", l.RequestsPerHour, 0, 1_000_000, true)
 	i("limits.burst", int64(l.Burst), 1, 1000)

@@ -137,6 +137,12 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, errs *[]string) {
 		}
 	case t.Kind() == reflect.Map || t.Kind() == reflect.Interface:
 		// free-form (idenfy.token): passed through
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, c := range n.Content {
+			checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+		}
+	case t.Kind() == reflect.Slice:
+		*errs = append(*errs, fmt.Sprintf("%s: expected a list (example: [a, b]), got %s", path, describe(n)))
 	case n.Kind != yaml.ScalarNode:
 		*errs = append(*errs, fmt.Sprintf("%s: expected %s, got %s", path, expectedForm(t), describe(n)))
 	case t == durationType:

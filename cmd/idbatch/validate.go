@@ -47,21 +47,13 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		return exitFatal, err
 	}
 
-	objs := &ingest.Objects{S3: s3c, MaxBytes: cfg.Source.S3.MaxObjectBytes}
-	var source func(fn func(pipeline.Record) error) error
-	if cfg.Source.Manifest != "" {
-		m, err := ingest.OpenManifest(ctx, cfg.Source.Manifest, s3c)
-		if err != nil {
-			return exitFatal, fmt.Errorf("manifest: %w", err)
-		}
-		defer m.Close()
-		objs.BaseBucket, objs.BaseDir = m.BaseBucket, m.BaseDir
-		source = func(fn func(pipeline.Record) error) error { return m.Read(cfg.Job, fn) }
-	} else {
-		l := cfg.Source.List
-		opts := ingest.ListOptions{Prefix: l.Prefix, Template: l.Template, Country: l.Country, DocumentType: l.DocumentType}
-		source = func(fn func(pipeline.Record) error) error { return ingest.List(ctx, s3c, opts, cfg.Job, fn) }
+	src, err := ingest.OpenSource(ctx, cfg.sourceOptions(), s3c)
+	if err != nil {
+		return exitFatal, err
 	}
+	defer src.Close()
+	objs := src.Objects
+	source := func(fn func(pipeline.Record) error) error { return src.Read(cfg.Job, fn) }
 	prep := &ingest.Preparer{Objects: objs, Options: normalizeOptions(cfg), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}
 
 	rep, err := validateRecords(ctx, source, prep, max(1, cfg.Normalize.Workers), stderr)

@@ -110,24 +110,15 @@ func loadSource(ctx context.Context, cfg Config, st pipeline.Store, s3c *s3.Clie
 		}
 		return nil
 	}
-	objs := &ingest.Objects{S3: s3c, MaxBytes: cfg.Source.S3.MaxObjectBytes}
-	if cfg.Source.Manifest != "" {
-		m, err := ingest.OpenManifest(ctx, cfg.Source.Manifest, s3c)
-		if err != nil {
-			return total, nil, fmt.Errorf("manifest: %w", err)
-		}
-		defer m.Body.Close()
-		objs.BaseBucket, objs.BaseDir = m.BaseBucket, m.BaseDir
-		if err := ingest.ReadManifest(m.Body, m.Format, cfg.Job, add); err != nil {
-			return total, nil, fmt.Errorf("manifest: %w", err)
-		}
-	} else {
-		l := cfg.Source.List
-		err := ingest.List(ctx, s3c, ingest.ListOptions{Prefix: l.Prefix, Template: l.Template, Country: l.Country, DocumentType: l.DocumentType}, cfg.Job, add)
-		if err != nil {
-			return total, nil, fmt.Errorf("list %s: %w", l.Prefix, err)
-		}
+	src, err := ingest.OpenSource(ctx, cfg.sourceOptions(), s3c)
+	if err != nil {
+		return total, nil, err
 	}
+	defer src.Close()
+	if err := src.Read(cfg.Job, add); err != nil {
+		return total, nil, err
+	}
+	objs := src.Objects
 	if err := flush(); err != nil {
 		return total, nil, err
 	}
