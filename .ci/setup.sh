@@ -4,6 +4,7 @@
 # are reused.
 #   - versitygw v1.8.0, a real S3-compatible server (Go module proxy), cached in ~/.cache/idbatch/bin
 #   - DuckDB (npm @duckdb/node-api), the independent Parquet reader, in .ci/duckdb/node_modules
+#   - chromium (apt-get), headless, for the run report's browser test
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${IDBATCH_CACHE:-$HOME/.cache/idbatch}
@@ -14,6 +15,13 @@ if [ ! -x "$cache/bin/versitygw" ]; then
   GOBIN="$cache/bin" GOFLAGS=-buildvcs=false go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 fi
 export IDBATCH_VERSITYGW="$cache/bin/versitygw"
+
+# Headless Chromium (Debian package) for the run report's browser test (report/).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup: installing chromium (apt-get)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+export IDBATCH_CHROMIUM=/usr/bin/chromium
 
 if [ ! -d "$root/.ci/duckdb/node_modules/@duckdb/node-api" ]; then
   echo "setup: installing DuckDB for Node (npm ci)"
