@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,8 +59,23 @@ func render(p *plot.Plot, w, h vg.Length) (string, error) {
 	return s, nil
 }
 
+// cleanTicks are gonum's default ticks labelled without trailing zeros
+// (750, not 750.00).
+type cleanTicks struct{}
+
+func (cleanTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+		}
+	}
+	return ts
+}
+
 func newPlot(title, x, y string) *plot.Plot {
 	p := plot.New()
+	p.X.Tick.Marker, p.Y.Tick.Marker = cleanTicks{}, cleanTicks{}
 	p.Title.Text = title
 	p.X.Label.Text = x
 	p.Y.Label.Text = y
@@ -166,11 +182,19 @@ func apiPerMinute(ms []Minute, limitPerMin float64, fromRecords bool) (string, e
 	return render(p, chartW, chartH)
 }
 
-// latencyHist draws the distribution of times to the final result, in minutes.
+// latencyHist draws the distribution of times to the final result (sorted
+// ds), in seconds, minutes or hours after the slowest.
 func latencyHist(ds []time.Duration) (string, error) {
+	unit, name := time.Minute, "minutes"
+	switch slowest := ds[len(ds)-1]; {
+	case slowest < 2*time.Minute:
+		unit, name = time.Second, "seconds"
+	case slowest > 3*time.Hour:
+		unit, name = time.Hour, "hours"
+	}
 	vals := make(plotter.Values, len(ds))
 	for i, d := range ds {
-		vals[i] = d.Minutes()
+		vals[i] = float64(d) / float64(unit)
 	}
 	bins := int(math.Min(30, math.Max(5, math.Sqrt(float64(len(ds))))))
 	h, err := plotter.NewHist(vals, bins)
@@ -179,7 +203,7 @@ func latencyHist(ds []time.Duration) (string, error) {
 	}
 	h.FillColor = colBlue
 	h.LineStyle.Color = color.White
-	p := newPlot("Time from submission to final result", "minutes", "records")
+	p := newPlot("Time from submission to final result", name, "records")
 	p.Add(h)
 	p.Y.Min = 0
 	return render(p, chartW, chartH)

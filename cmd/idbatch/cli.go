@@ -32,6 +32,7 @@ Commands:
   validate  dry run: read the manifest, fetch and normalize every image, report rejections; no API call
   status    counts per state for a job, overdue results, orphans, last runs
   export    export final results not yet exported
+  report    write a run's HTML report again (-run ID), or the job's report across all runs
   serve     long-running webhook receiver (and poller, /healthz, /metrics) writing into the Store
   sandbox   run the iDenfy sandbox standalone on a port
   version   print the version
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = runServe(ctx, rest, stdout, stderr)
 	case "delete":
 		code, err = runDelete(ctx, rest, stdout, stderr)
+	case "report":
+		code, err = runReport(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "idbatch", version)
 		return exitOK

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"maps"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/report"
 	"github.com/idbatch/idbatch/submit"
 	"github.com/idbatch/idbatch/submit/idenfy"
 )
@@ -33,6 +37,7 @@ type metrics struct {
 	apiRequests *prometheus.CounterVec
 	apiErrors   *prometheus.CounterVec
 	apiDuration *prometheus.HistogramVec
+	minutes     minuteSeries // API requests per minute, for the run report
 }
 
 // recordCounter is what the records collector needs of a Store.
@@ -147,16 +152,80 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if err != nil {
 		t.m.apiRequests.WithLabelValues(ep, "error").Inc()
 		t.m.apiErrors.WithLabelValues(ep, "network").Inc()
+		t.m.minutes.add(start, "network")
 		return resp, err
 	}
 	t.m.apiRequests.WithLabelValues(ep, strconv.Itoa(resp.StatusCode)).Inc()
+	kind := ""
 	switch c := resp.StatusCode; {
 	case c == http.StatusTooManyRequests:
-		t.m.apiErrors.WithLabelValues(ep, "throttled").Inc()
+		kind = "throttled"
 	case c >= 500:
-		t.m.apiErrors.WithLabelValues(ep, "server").Inc()
+		kind = "server"
 	case c >= 400:
-		t.m.apiErrors.WithLabelValues(ep, "client").Inc()
+		kind = "client"
 	}
+	if kind != "" {
+		t.m.apiErrors.WithLabelValues(ep, kind).Inc()
+	}
+	t.m.minutes.add(start, kind)
 	return resp, nil
+}
+
+// minuteSeries counts API requests per minute (by when they were sent) and
+// their failures by kind: the run report draws them against the limit. A
+// run of 8 h keeps 480 small entries.
+type minuteSeries struct {
+	mu sync.Mutex
+	m  map[int64]*report.Minute // by Unix minute
+}
+
+func (s *minuteSeries) add(at time.Time, errKind string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[int64]*report.Minute{}
+	}
+	k := at.Unix() / 60
+	e := s.m[k]
+	if e == nil {
+		e = &report.Minute{Start: time.Unix(k*60, 0).UTC()}
+		s.m[k] = e
+	}
+	e.Requests++
+	if errKind != "" {
+		if e.Errors == nil {
+			e.Errors = map[string]int{}
+		}
+		e.Errors[errKind]++
+		if errKind == "throttled" {
+			e.Throttled++
+		}
+	}
+}
+
+// apiPerMinute returns the series, oldest first, with the minutes without
+// requests between the first and the last as zeros.
+func (m *metrics) apiPerMinute() []report.Minute {
+	s := &m.minutes
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) == 0 {
+		return nil
+	}
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for k := range s.m {
+		lo, hi = min(lo, k), max(hi, k)
+	}
+	out := make([]report.Minute, 0, hi-lo+1)
+	for k := lo; k <= hi; k++ {
+		if e := s.m[k]; e != nil {
+			c := *e
+			c.Errors = maps.Clone(e.Errors)
+			out = append(out, c)
+		} else {
+			out = append(out, report.Minute{Start: time.Unix(k*60, 0).UTC()})
+		}
+	}
+	return out
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/report"
 	"github.com/idbatch/idbatch/results"
 	"github.com/idbatch/idbatch/submit"
 	"github.com/idbatch/idbatch/submit/idenfy"
@@ -175,7 +176,8 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		prog.finish()
 	}
 	sum.Load = &loadStats
-	sum.Extra = map[string]any{"api": limiter.Stats(), "webhooks_received": webhooks.Received(), "store": redactDSN(cfg.Store)}
+	sum.Extra = map[string]any{"api": limiter.Stats(), "webhooks_received": webhooks.Received(), "store": redactDSN(cfg.Store),
+		report.ExtraAPIPerMinute: m.apiPerMinute()}
 	sum.ExitCode = exitCode(sum, runErr, cfg.Limits.MaxFailureRatio)
 	if runErr != nil {
 		var fatal *submit.FatalError
@@ -187,6 +189,11 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	summaryPath, werr := writeSummary(context.WithoutCancel(ctx), dest, sum)
 	if werr != nil {
 		log.Error("summary not written", "err", werr)
+	}
+	if rp, rerr := writeRunReport(context.WithoutCancel(ctx), dest, st, cfg, sum); rerr != nil {
+		log.Error("run report not written", "err", rerr)
+	} else if summaryPath != "" {
+		summaryPath += "\n  report        " + rp // printed under the JSON summary
 	}
 	js, _ := json.Marshal(sum)
 	if ferr := st.FinishRun(context.WithoutCancel(ctx), pipeline.Run{ID: runID, Job: cfg.Job, Command: o.command, StartedAt: start, FinishedAt: sum.FinishedAt, ExitCode: sum.ExitCode, Summary: js}); ferr != nil {
