@@ -2,6 +2,8 @@ package report
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,6 +14,9 @@ import (
 // manifest rows.
 func TestSummaryKeysSnakeCase(t *testing.T) {
 	_, sum := sample()
+	sum.CapReached, sum.TimeUp, sum.Interrupted, sum.Error = true, true, true, "an error"
+	sum.Extra["webhooks_received"], sum.Extra["store"] = 3, "sqlite://x"
+	sum.Extra["api"] = map[string]any{"waits": 1, "waited_ns": 2, "throttled": 0, "rate_cuts": 0, "rate_per_hour": 9000}
 	sum.Load.KeptKeys = []string{"SECRET-CLIENT-1"}
 	sum.Load.Kept = 1
 	b, err := json.Marshal(sum)
@@ -25,17 +30,27 @@ func TestSummaryKeysSnakeCase(t *testing.T) {
 	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)
 	}
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	snake := regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	var walk func(path string, v any)
 	walk = func(path string, v any) {
 		switch v := v.(type) {
 		case map[string]any:
+			if dataKeyed(path) {
+				return // by_outcome, *_by_reason, *_by_code, states, errors are keyed by data (APPROVED, too_small…)
+			}
 			for k, x := range v {
-				// by_outcome, *_by_reason, *_by_code and states are keyed by data (APPROVED, too_small…).
-				if !snake.MatchString(k) && !dataKeyed(path) {
+				if !snake.MatchString(k) {
 					t.Errorf("summary key %s.%s is not snake_case", path, k)
 				}
-				walk(path+"."+k, x)
+				key := strings.TrimPrefix(path+"."+k, ".")
+				if !strings.Contains(string(doc), "`"+key+"`") {
+					t.Errorf("summary key %s is not documented in docs/summary.md", key)
+				}
+				walk(key, x)
 			}
 		case []any:
 			for _, x := range v {
@@ -47,8 +62,8 @@ func TestSummaryKeysSnakeCase(t *testing.T) {
 }
 
 func dataKeyed(path string) bool {
-	for _, s := range []string{"by_outcome", "rejected_by_reason", "failed_by_code", ".states", ".errors"} {
-		if strings.HasSuffix(path, s) {
+	for _, s := range []string{"by_outcome", "rejected_by_reason", "failed_by_code", "states", ".errors"} {
+		if path == s || strings.HasSuffix(path, "."+strings.TrimPrefix(s, ".")) {
 			return true
 		}
 	}
