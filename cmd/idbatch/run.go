@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -127,11 +126,16 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		}
 		log.Info("webhook receiver listening", "addr", ln.Addr().String(), "path", cfg.Results.WebhookPath)
 		background = append(background, func(ctx context.Context) error {
-			if err := results.Serve(ctx, ln, cfg.Results.WebhookPath, webhooks, map[string]http.Handler{"/metrics": m.handler()}); err != nil {
+			if err := results.Serve(ctx, ln, cfg.Results.WebhookPath, webhooks, m.receiverRoutes(cfg.Results.MetricsConfig)); err != nil {
 				return fmt.Errorf("webhook receiver: %w", err)
 			}
 			return nil
 		})
+	}
+	if srv, err := m.listen(cfg.Results.MetricsConfig, log); err != nil {
+		return fail(err)
+	} else if srv != nil {
+		background = append(background, srv)
 	}
 	expectManual := cfg.Results.ExpectManualReview == nil || *cfg.Results.ExpectManualReview
 	// The poller's client does not retry: every /status and /data request counts
@@ -199,6 +203,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	if ferr := st.FinishRun(context.WithoutCancel(ctx), pipeline.Run{ID: runID, Job: cfg.Job, Command: o.command, StartedAt: start, FinishedAt: sum.FinishedAt, ExitCode: sum.ExitCode, Summary: js}); ferr != nil {
 		log.Error("run not recorded", "err", ferr)
 	}
+	m.publish(context.WithoutCancel(ctx), cfg.Results.MetricsConfig, log)
 	printSummary(o.stderr, sum, summaryPath, cfg.Limits.MaxFailureRatio)
 	return sum, runErr
 }
