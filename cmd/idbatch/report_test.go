@@ -20,8 +20,8 @@ func TestDemoWritesRunReport(t *testing.T) {
 	if len(htmls) != 1 {
 		t.Fatalf("run reports: %v\n%s", htmls, out)
 	}
-	if !strings.Contains(out, htmls[0]) {
-		t.Errorf("the summary does not print where the report is (%s):\n%s", htmls[0], out)
+	if !strings.Contains(out, `"report_path":"`+htmls[0]+`"`) {
+		t.Errorf("the summary does not say where the report is (%s):\n%s", htmls[0], out)
 	}
 	first, err := os.ReadFile(htmls[0])
 	if err != nil {
@@ -33,6 +33,22 @@ func TestDemoWritesRunReport(t *testing.T) {
 		}
 	}
 	runID := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(htmls[0]), "run-"), ".html")
+
+	// Logs for machines: every JSON line of the run carries its run_id and
+	// worker, and the summary is one of them.
+	lines := jsonLines(t, out)
+	summaries := 0
+	for _, l := range lines {
+		if l["run_id"] != runID || l["worker"] != "w0" {
+			t.Errorf("log line without run_id %s and worker: %v", runID, l)
+		}
+		if l["msg"] == "summary" {
+			summaries++
+		}
+	}
+	if len(lines) < 5 || summaries != 1 {
+		t.Errorf("%d JSON log lines, %d summary lines (want 1)", len(lines), summaries)
+	}
 
 	cfgPath := filepath.Join(dir, "report.yaml")
 	cfg := "job: demo\nstore: sqlite://" + filepath.Join(dir, "idbatch.db") + "\nexport:\n  destination: " + filepath.Join(dir, "exports") + "\n"

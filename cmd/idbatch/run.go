@@ -85,7 +85,9 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 
 	start := time.Now()
 	runID := newRunID(start)
-	log = log.With("job", cfg.Job)
+	log = log.With("job", cfg.Job, "worker", "w0")
+	runnerLog := log // the Runner adds run_id itself
+	log = log.With("run_id", runID)
 	if err := st.StartRun(ctx, pipeline.Run{ID: runID, Job: cfg.Job, Command: o.command, StartedAt: start}); err != nil {
 		return fail(fmt.Errorf("store: %w", err))
 	}
@@ -159,21 +161,14 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	runner := &pipeline.Runner{
 		Store: st, Job: cfg.Job, RunID: runID, Owner: runID,
 		Preparer:  preparer{p: &ingest.Preparer{Objects: objs, Options: normalizeOptions(cfg), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}},
-		Submitter: stage, Exporter: exporter{e: exp, st: st}, Log: log,
+		Submitter: stage, Exporter: exporter{e: exp, st: st}, Log: runnerLog,
 		PrepareWorkers: cfg.Normalize.Workers, MaxDuration: cfg.Limits.MaxDuration, WaitForResults: cfg.Limits.WaitForResults, Lease: cfg.Limits.Lease,
 		Background: background,
 	}
 	if prog != nil {
 		runner.Progress = prog.show
 	} else {
-		var last time.Time
-		runner.Progress = func(p pipeline.Progress) {
-			if time.Since(last) >= 30*time.Second || p.Phase == "done" {
-				last = time.Now()
-				log.Info("progress", "done", p.Done, "total", p.Total, "submitted", p.Submitted, "rejected", p.Rejected,
-					"failed", p.Failed, "final", p.Final, "waiting", p.Waiting, "phase", p.Phase)
-			}
-		}
+		runner.Progress = progressLog(log)
 	}
 	sum, runErr := runner.Run(ctx, soft)
 	if prog != nil {
@@ -194,17 +189,16 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	if werr != nil {
 		log.Error("summary not written", "err", werr)
 	}
-	if rp, rerr := writeRunReport(context.WithoutCancel(ctx), dest, st, cfg, sum); rerr != nil {
+	reportPath, rerr := writeRunReport(context.WithoutCancel(ctx), dest, st, cfg, sum)
+	if rerr != nil {
 		log.Error("run report not written", "err", rerr)
-	} else if summaryPath != "" {
-		summaryPath += "\n  report        " + rp // printed under the JSON summary
 	}
 	js, _ := json.Marshal(sum)
 	if ferr := st.FinishRun(context.WithoutCancel(ctx), pipeline.Run{ID: runID, Job: cfg.Job, Command: o.command, StartedAt: start, FinishedAt: sum.FinishedAt, ExitCode: sum.ExitCode, Summary: js}); ferr != nil {
 		log.Error("run not recorded", "err", ferr)
 	}
 	m.publish(context.WithoutCancel(ctx), cfg.Results.MetricsConfig, log)
-	printSummary(o.stderr, sum, summaryPath, cfg.Limits.MaxFailureRatio)
+	finalSummary(o.stderr, log, cfg, sum, summaryPath, reportPath)
 	return sum, runErr
 }
 
