@@ -1,76 +1,19 @@
 package report
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
 	"testing"
-	"time"
+
+	"github.com/idbatch/idbatch/report/reporttest"
 )
 
-// chromium finds headless Chromium: $IDBATCH_CHROMIUM, else Debian's
-// /usr/bin/chromium (installed by .ci/setup.sh). Without it the test skips
-// locally and fails under CI=true.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("IDBATCH_CHROMIUM"), "/usr/bin/chromium"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is missing: .ci/setup.sh installs it (apt-get install -y chromium)")
-	}
-	t.Skip("chromium is missing: apt-get install -y chromium (or source .ci/setup.sh)")
-	return ""
-}
-
-// headless runs Chromium on a file with a fresh profile, offline.
-func headless(t *testing.T, bin string, args ...string) []byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
-		"--user-data-dir=" + t.TempDir(), "--window-size=1280,2000", "--virtual-time-budget=5000"}
-	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
-	}
-	return out
-}
-
-// artifactDir is where screenshots are kept: $IDBATCH_TEST_ARTIFACTS/report
-// when set (CI keeps them), else the test's temp dir.
-func artifactDir(t *testing.T) string {
-	if d := os.Getenv("IDBATCH_TEST_ARTIFACTS"); d != "" {
-		d = filepath.Join(d, "report")
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	return t.TempDir()
-}
-
 // TestReportInChromium opens the run and job reports in headless Chromium,
-// offline, as a reader would: every chart figure must hold an SVG that drew
-// (size > 0, paths), the page's own check must pass (body data-ok), and no
-// script error may occur. The screenshots are kept (path logged).
+// offline: every chart drew and no script error occurred. The screenshots
+// are kept under $IDBATCH_TEST_ARTIFACTS/report (path logged).
 func TestReportInChromium(t *testing.T) {
-	bin := chromium(t)
-	dir := artifactDir(t)
+	reporttest.Chromium(t)
+	dir := reporttest.ArtifactDir(t)
 	for _, c := range []struct {
 		name   string
 		html   string
@@ -84,35 +27,7 @@ func TestReportInChromium(t *testing.T) {
 			if err := os.WriteFile(page, []byte(c.html), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			url := "file://" + page
-			dom := string(headless(t, bin, "--dump-dom", url))
-			if m := regexp.MustCompile(`data-script-error="([^"]*)"`).FindStringSubmatch(dom); m != nil {
-				t.Errorf("script error in the page: %s", m[1])
-			}
-			body := regexp.MustCompile(`<body[^>]*>`).FindString(dom)
-			if !strings.Contains(body, `data-ok="true"`) {
-				t.Errorf("the page's chart check did not pass: %s", body)
-			}
-			if want := `data-charts="` + itoa(c.charts) + `"`; !strings.Contains(body, want) {
-				t.Errorf("body %s, want %s", body, want)
-			}
-			figs := regexp.MustCompile(`<figure class="chart" id="chart-([a-z]+)" data-drawn="(true|false)"`).FindAllStringSubmatch(dom, -1)
-			if len(figs) != c.charts {
-				t.Errorf("%d chart figures in the DOM, want %d", len(figs), c.charts)
-			}
-			for _, f := range figs {
-				if f[2] != "true" {
-					t.Errorf("chart %s did not draw", f[1])
-				}
-			}
-			shot := filepath.Join(dir, c.name+"-report.png")
-			headless(t, bin, "--screenshot="+shot, "--hide-scrollbars", url)
-			if fi, err := os.Stat(shot); err != nil || fi.Size() < 10_000 {
-				t.Fatalf("no screenshot (%v)", err)
-			}
-			t.Logf("screenshot: %s", shot)
+			reporttest.Check(t, page, c.charts, filepath.Join(dir, c.name+"-report.png"))
 		})
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/idbatch/idbatch/report/reporttest"
 )
 
 // A demo run leaves its HTML report beside its JSON summary, and `idbatch
@@ -32,6 +34,8 @@ func TestDemoWritesRunReport(t *testing.T) {
 			t.Errorf("the demo's report lacks %s", want)
 		}
 	}
+	// The demo's own report, as a reader's browser shows it.
+	reporttest.Check(t, htmls[0], 0, filepath.Join(reporttest.ArtifactDir(t), "demo-run-report.png"))
 	runID := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(htmls[0]), "run-"), ".html")
 
 	// Logs for machines: every JSON line of the run carries its run_id and
