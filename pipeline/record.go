@@ -28,8 +28,13 @@ const (
 	StateRejected State = "rejected"
 	// StateFailed: the API refused the record permanently (or retries ran out).
 	StateFailed State = "failed"
-	// StateOrphan: an intent was found without a stored token after a crash. A
-	// token may exist at iDenfy; the record is never silently given a second one.
+	// StateOrphan: an intent was found without a stored token after a crash
+	// (or a /token answer was lost). A token may exist at iDenfy: the record
+	// is never given a second one while it may be active. It ends by itself:
+	// its NotBefore is the instant any such token has certainly expired
+	// (intent + the token's expiryTime + a margin), after which it is claimed
+	// and goes back to pending; or earlier, when the token's expiry callback
+	// (matched by our externalRef) adopts it.
 	StateOrphan State = "orphan"
 )
 

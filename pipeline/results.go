@@ -50,7 +50,10 @@ type resultStore interface {
 // record to StateFinal with its outcome. A non-final result received while
 // the record is still tokening/tokened proves the upload landed, so the record
 // becomes submitted. A result for an unknown scanRef whose externalRef names a
-// possible orphan (an intent, no stored token) adopts that record.
+// possible orphan (an intent, no stored token) adopts that record: an
+// expiry result sends it back to pending (verified again with a new token,
+// never exported as EXPIRED), any other result is stored on it. Adoption
+// matches the externalRef idbatch put on the token, never a bare clientId.
 // Safe against concurrent writers: it retries on ErrConflict.
 func ApplyResult(ctx context.Context, st resultStore, res Result, runID string, now time.Time) (ApplyOutcome, Record, error) {
 	for attempt := 0; attempt < 8; attempt++ {
@@ -84,6 +87,22 @@ func ApplyResult(ctx context.Context, st resultStore, res Result, runID string, 
 		}
 		if res.Rank() <= rec.Result.Rank() {
 			return ResultIgnored, rec, nil
+		}
+		if adopted && isExpired(res.Overall) {
+			// The expiry callback of a possible orphan's token: the token
+			// expired unused, so the record is verified again now, with a new
+			// token (its attempt stays counted); it never ends as EXPIRED.
+			msg := "the possible orphan token expired unused (its expiry callback arrived); a new token is created"
+			err = st.Transition(ctx, Transition{ID: rec.ID, From: StateOrphan, Version: rec.Version, To: StatePending, Now: now,
+				Patch: Patch{NotBefore: &time.Time{}, IntentAt: &time.Time{}, TokenExpiresAt: &time.Time{},
+					ErrorCode: ptr("orphan_token_expired"), ErrorMessage: &msg}})
+			if errors.Is(err, ErrConflict) {
+				continue
+			}
+			if err != nil {
+				return 0, Record{}, err
+			}
+			return ResultAdopted, rec, nil
 		}
 		if isExpired(res.Overall) && (rec.State == StateTokening || rec.State == StateTokened) {
 			// The token expired unused: the verification never happened.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,14 +20,27 @@ var ErrCapReached = errors.New("max_submissions reached")
 // Runner drives one run of a job: rescue, claim → prepare → submit, wait for
 // results, export. Stages hand records to each other through the Store.
 type Runner struct {
-	Store     Store
-	Job       string
-	RunID     string
-	Owner     string // lease owner: unique per process
-	Preparer  Preparer
-	Submitter Submitter
-	Exporter  Exporter // nil: no export
-	Log       *slog.Logger
+	Store Store
+	Job   string
+	RunID string
+	Owner string // lease owner and worker ID: unique per process
+	// Worker describes this process in the Store's worker registry (ID,
+	// Job, RunID and StartedAt are filled from the Runner). It heartbeats
+	// every HeartbeatEvery; a worker silent for WorkerTimeout is dead and
+	// its records are taken over at once by any other.
+	Worker         Worker
+	HeartbeatEvery time.Duration // default HeartbeatEvery
+	WorkerTimeout  time.Duration // default WorkerTimeout
+	// TokenExpiry is the token expiryTime asked for, used for intents
+	// written by versions that did not store a token's possible expiry;
+	// default 15m. OrphanMargin is added to a possible orphan token's expiry
+	// before the record is retried; default 2m.
+	TokenExpiry  time.Duration
+	OrphanMargin time.Duration
+	Preparer     Preparer
+	Submitter    Submitter
+	Exporter     Exporter // nil: no export
+	Log          *slog.Logger
 
 	PrepareWorkers int           // default 2 (normalization is CPU-bound)
 	SubmitWorkers  int           // default 8 (calls wait on the shared limiter)
@@ -74,13 +88,23 @@ type Summary struct {
 	Orphans       int            `json:"orphans_found"`
 	States        map[State]int  `json:"states"`
 	Waiting       int            `json:"waiting_for_results"`
-	Export        ExportReport   `json:"export"`
-	CapReached    bool           `json:"cap_reached,omitempty"`
-	TimeUp        bool           `json:"max_duration_reached,omitempty"`
-	Interrupted   bool           `json:"interrupted,omitempty"`
-	Error         string         `json:"error,omitempty"`
-	ExitCode      int            `json:"exit_code"`
-	Extra         map[string]any `json:"extra,omitempty"`
+	// Records this run could not touch, and until when: held by another
+	// live worker, possible orphans waiting for any token they may have to
+	// expire, and records parked for a retry. The next run (or the live
+	// worker) takes them up.
+	HeldByOthers   int            `json:"held_by_live_workers,omitempty"`
+	HeldUntil      time.Time      `json:"held_until,omitzero"`
+	OrphansWaiting int            `json:"orphans_waiting,omitempty"`
+	OrphansRetryAt time.Time      `json:"orphans_retry_at,omitzero"`
+	Parked         int            `json:"parked_for_retry,omitempty"`
+	ParkedUntil    time.Time      `json:"parked_until,omitzero"`
+	Export         ExportReport   `json:"export"`
+	CapReached     bool           `json:"cap_reached,omitempty"`
+	TimeUp         bool           `json:"max_duration_reached,omitempty"`
+	Interrupted    bool           `json:"interrupted,omitempty"`
+	Error          string         `json:"error,omitempty"`
+	ExitCode       int            `json:"exit_code"`
+	Extra          map[string]any `json:"extra,omitempty"`
 }
 
 type counters struct {
@@ -116,6 +140,18 @@ func (r *Runner) defaults() {
 	if r.IdlePoll <= 0 {
 		r.IdlePoll = 500 * time.Millisecond
 	}
+	if r.HeartbeatEvery <= 0 {
+		r.HeartbeatEvery = HeartbeatEvery
+	}
+	if r.WorkerTimeout <= 0 {
+		r.WorkerTimeout = WorkerTimeout
+	}
+	if r.TokenExpiry <= 0 {
+		r.TokenExpiry = 15 * time.Minute
+	}
+	if r.OrphanMargin <= 0 {
+		r.OrphanMargin = 2 * time.Minute
+	}
 	if r.Now == nil {
 		r.Now = time.Now
 	}
@@ -130,7 +166,7 @@ func (r *Runner) defaults() {
 // filled either way.
 func (r *Runner) Run(ctx context.Context, soft <-chan struct{}) (Summary, error) {
 	r.defaults()
-	r.Log = r.Log.With("stage", "runner", "run_id", r.RunID)
+	r.Log = r.Log.With("stage", "runner") // the caller's logger names the run
 	start := r.Now()
 	sum := Summary{Job: r.Job, RunID: r.RunID, StartedAt: start, RejectedBy: map[string]int{}, FailedBy: map[string]int{}}
 	c := &counters{rejectedBy: sum.RejectedBy, failedBy: sum.FailedBy}
@@ -148,6 +184,13 @@ func (r *Runner) Run(ctx context.Context, soft <-chan struct{}) (Summary, error)
 		}
 		return err
 	}
+
+	stopBeat, err := r.register(ctx, start)
+	if err != nil {
+		_ = finishBg()
+		return r.finish(ctx, sum, c, err)
+	}
+	defer stopBeat()
 
 	orphans, err := r.rescue(ctx)
 	sum.Orphans = orphans
@@ -246,9 +289,12 @@ func (r *Runner) finish(ctx context.Context, sum Summary, c *counters, err error
 	c.mu.Lock()
 	sum.Submitted, sum.TokensCreated, sum.Rejected, sum.Failed, sum.Retried = c.submitted, c.tokens, c.rejected, c.failed, c.retried
 	c.mu.Unlock()
-	if cs, cerr := r.Store.Counts(context.WithoutCancel(ctx), r.Job); cerr == nil {
-		sum.States = cs
-		sum.Waiting = cs[StateSubmitted] + cs[StateTokened]
+	if js, cerr := r.Store.Stats(context.WithoutCancel(ctx), r.statsQuery()); cerr == nil {
+		sum.States = js.States
+		sum.Waiting = js.States[StateSubmitted] + js.States[StateTokened]
+		sum.HeldByOthers, sum.HeldUntil = js.Held, js.HeldUntil
+		sum.OrphansWaiting, sum.OrphansRetryAt = js.OrphansWaiting, js.OrphansRetryAt
+		sum.Parked, sum.ParkedUntil = js.Parked, js.ParkedUntil
 	}
 	sum.FinishedAt = r.Now()
 	sum.Seconds = sum.FinishedAt.Sub(sum.StartedAt).Seconds()
@@ -258,29 +304,115 @@ func (r *Runner) finish(ctx context.Context, sum Summary, c *counters, err error
 	return sum, err
 }
 
-// rescue turns records left in tokening by a dead process (lease expired)
-// into orphans: a token may exist at iDenfy, so they are never silently
-// given a second one.
+// register records this process in the worker registry and heartbeats
+// until the returned function is called, which marks it stopped (its
+// leases are then free at once).
+func (r *Runner) register(ctx context.Context, start time.Time) (func(), error) {
+	w := r.Worker
+	w.ID, w.Job, w.RunID, w.StartedAt, w.HeartbeatAt = r.Owner, r.Job, r.RunID, start, start
+	if err := r.Store.RegisterWorker(ctx, w); err != nil {
+		return nil, fmt.Errorf("register worker: %w", err)
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(r.HeartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.WorkerTimeout)
+				if err := r.Store.Heartbeat(hctx, r.Owner, r.Now()); err != nil {
+					r.Log.Warn("heartbeat failed", "err", err)
+				}
+				cancel()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			<-stopped
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := r.Store.StopWorker(sctx, r.Owner, r.Now()); err != nil {
+				r.Log.Warn("worker not marked stopped; its leases free themselves in seconds", "err", err)
+			}
+		})
+	}, nil
+}
+
+// deadBefore is the heartbeat instant before which a worker is dead.
+func (r *Runner) deadBefore() time.Time { return r.Now().Add(-r.WorkerTimeout) }
+
+func (r *Runner) statsQuery() StatsQuery {
+	return StatsQuery{Job: r.Job, Owner: r.Owner, Now: r.Now(), DeadBefore: r.deadBefore()}
+}
+
+// rescue turns records left in tokening by a dead worker (or whose lease
+// expired) into possible orphans: a token may exist at iDenfy, so they are
+// not given a second one while it may be active. Each is retried by itself
+// once that token has certainly expired (its NotBefore).
 func (r *Runner) rescue(ctx context.Context) (int, error) {
 	n := 0
 	for {
-		recs, err := r.Store.Claim(ctx, ClaimRequest{Job: r.Job, States: []State{StateTokening}, Owner: r.Owner, Limit: 100, Lease: time.Minute, Now: r.Now()})
+		recs, err := r.Store.Claim(ctx, ClaimRequest{Job: r.Job, States: []State{StateTokening}, Owner: r.Owner, Limit: 100, Lease: time.Minute, Now: r.Now(), DeadBefore: r.deadBefore()})
 		if err != nil || len(recs) == 0 {
 			return n, err
 		}
 		for _, rec := range recs {
-			msg := "the process died between the token intent and storing the token; a token may exist at iDenfy and expires unused"
-			err := r.Store.Transition(ctx, Transition{ID: rec.ID, From: StateTokening, Version: rec.Version, To: StateOrphan, Now: r.Now(),
-				Patch: Patch{ErrorCode: ptr("possible_orphan_token"), ErrorMessage: &msg}})
-			if err != nil && !errors.Is(err, ErrConflict) {
+			ok, err := r.orphan(ctx, rec)
+			if err != nil {
 				return n, err
 			}
-			if err == nil {
+			if ok {
 				n++
-				r.Log.Warn("possible orphan token", "record", rec.ID, "ref", rec.Ref)
 			}
 		}
 	}
+}
+
+// orphan moves one claimed tokening record to StateOrphan.
+func (r *Runner) orphan(ctx context.Context, rec Record) (bool, error) {
+	expires := rec.TokenExpiresAt
+	if expires.IsZero() {
+		expires = rec.IntentAt.Add(r.TokenExpiry)
+	}
+	if rec.IntentAt.IsZero() && rec.TokenExpiresAt.IsZero() {
+		expires = r.Now().Add(r.TokenExpiry)
+	}
+	retryAt := expires.Add(r.OrphanMargin)
+	msg := "the worker died between the token intent and storing the token; a token may exist at iDenfy: retried at " +
+		retryAt.UTC().Format(time.RFC3339) + " once it has certainly expired, or earlier when its expiry callback arrives"
+	err := r.Store.Transition(context.WithoutCancel(ctx), Transition{ID: rec.ID, From: StateTokening, Version: rec.Version, To: StateOrphan, Now: r.Now(),
+		Patch: Patch{NotBefore: &retryAt, TokenExpiresAt: &expires, ErrorCode: ptr("possible_orphan_token"), ErrorMessage: &msg}})
+	if errors.Is(err, ErrConflict) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	r.Log.Warn("possible orphan token; retried once it has expired", "record", rec.ID, "retry_at", retryAt.UTC().Format(time.RFC3339))
+	return true, nil
+}
+
+// unorphan sends an orphan whose possible token has certainly expired back
+// to pending (its attempt stays counted), keeping the lease to prepare it.
+func (r *Runner) unorphan(ctx context.Context, rec *Record) error {
+	msg := "possible orphan token expired; a new token is created"
+	err := r.Store.Transition(context.WithoutCancel(ctx), Transition{ID: rec.ID, From: StateOrphan, Version: rec.Version, To: StatePending, Now: r.Now(),
+		Patch: Patch{KeepLease: true, NotBefore: &time.Time{}, IntentAt: &time.Time{}, TokenExpiresAt: &time.Time{}, ErrorCode: ptr("orphan_token_expired"), ErrorMessage: &msg}})
+	if err != nil {
+		return err
+	}
+	rec.State, rec.Version = StatePending, rec.Version+1
+	rec.NotBefore, rec.IntentAt, rec.TokenExpiresAt = time.Time{}, time.Time{}, time.Time{}
+	rec.ErrorCode, rec.ErrorMessage = "orphan_token_expired", msg
+	return nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -322,9 +454,24 @@ func (r *Runner) submitPhase(ctx context.Context, stopClaims <-chan struct{}, st
 				timeUp.Store(true)
 				return nil
 			}
-			recs, err := r.Store.Claim(gctx, ClaimRequest{Job: r.Job, States: []State{StatePending, StateTokened}, Owner: r.Owner, Limit: r.ClaimBatch, Lease: r.Lease, Now: r.Now()})
+			recs, err := r.Store.Claim(gctx, ClaimRequest{Job: r.Job, States: []State{StatePending, StateTokened, StateTokening, StateOrphan},
+				Owner: r.Owner, Limit: r.ClaimBatch, Lease: r.Lease, Now: r.Now(), DeadBefore: r.deadBefore()})
 			if err != nil {
 				return fmt.Errorf("claim: %w", err)
+			}
+			// A tokening record is claimable only when its worker died (or
+			// its lease ran out): it becomes a possible orphan, not work.
+			recs = slices.DeleteFunc(recs, func(rec Record) bool {
+				if rec.State != StateTokening {
+					return false
+				}
+				if _, oerr := r.orphan(gctx, rec); oerr != nil && err == nil {
+					err = oerr
+				}
+				return true
+			})
+			if err != nil {
+				return fmt.Errorf("rescue: %w", err)
 			}
 			if len(recs) == 0 {
 				inflight.Wait() // records in flight may come back (retries) or finish
@@ -430,7 +577,9 @@ func (r *Runner) shouldWait(ctx context.Context, idleSince *time.Time) (bool, er
 	if err != nil {
 		return false, err
 	}
-	outstanding := cs[StatePending] + cs[StateTokened] + cs[StateSubmitted]
+	// Orphans and records held by other live workers count: they end within
+	// their token's expiry or their worker's run.
+	outstanding := cs[StatePending] + cs[StateTokened] + cs[StateSubmitted] + cs[StateTokening] + cs[StateOrphan]
 	if outstanding == 0 || r.WaitForResults <= 0 {
 		return false, nil
 	}
@@ -443,6 +592,15 @@ func (r *Runner) shouldWait(ctx context.Context, idleSince *time.Time) (bool, er
 
 // prepare reconciles a tokened record, then fetches and normalizes the images.
 func (r *Runner) prepare(ctx context.Context, rec Record, c *counters) (work, bool, error) {
+	if rec.State == StateOrphan {
+		if err := r.unorphan(ctx, &rec); err != nil {
+			if errors.Is(err, ErrConflict) {
+				return work{}, false, nil
+			}
+			return work{}, false, err
+		}
+		r.Log.Info("possible orphan token has expired; the record gets a new token", "record", rec.ID)
+	}
 	if rec.State == StateTokened {
 		needs, err := r.Submitter.Reconcile(ctx, rec)
 		if err != nil {

@@ -181,8 +181,8 @@ func TestRunnerRescuesOrphans(t *testing.T) {
 		t.Fatalf("adopt: %v %v", out, err)
 	}
 	got, _ := st.Get(ctx, recs[0].ID)
-	if got.State != pipeline.StateFinal || got.Outcome != pipeline.OutcomeExpired || got.ScanRef != "scan-orphan" {
-		t.Errorf("adopted orphan: state %s outcome %s scanRef %q", got.State, got.Outcome, got.ScanRef)
+	if got.State != pipeline.StatePending || got.Outcome != "" || got.ScanRef != "" {
+		t.Errorf("adopted orphan: state %s outcome %s scanRef %q; want pending, verified again", got.State, got.Outcome, got.ScanRef)
 	}
 	// A stray result naming a pending record's externalRef moves nothing.
 	other, _ := st.List(ctx, pipeline.ListQuery{Job: "j", States: []pipeline.State{pipeline.StateSubmitted}, Limit: 1})

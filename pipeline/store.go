@@ -46,6 +46,11 @@ type ClaimRequest struct {
 	Limit  int
 	Lease  time.Duration
 	Now    time.Time
+	// DeadBefore, when non-zero, frees the leases of dead workers: a lease
+	// whose owner is a registered worker that stopped, or whose last
+	// heartbeat is before DeadBefore, is claimable whatever its LeaseUntil.
+	// Owners that never registered keep their lease until LeaseUntil.
+	DeadBefore time.Time
 }
 
 // Transition moves one record from From to To, applying Patch, if and only if
@@ -190,7 +195,9 @@ type Store interface {
 	// ErrLocked. Atomic and durable: of concurrent callers, on any handle
 	// or machine sharing the Store, one at most holds a lock at an instant.
 	// Locks keep work that must not run twice at once for a job (an
-	// export) to one worker; a holder that dies loses its lock at until.
+	// export) to one worker; a holder that dies loses its lock at until,
+	// or at once when owner is "<worker ID>/…" of a registered worker that
+	// stopped or has not heartbeated for WorkerTimeout.
 	Lock(ctx context.Context, job, name, owner string, now, until time.Time) error
 	// Renew extends owner's lock to until, even if it expired meanwhile,
 	// provided nobody took it since: it returns an error wrapping ErrLocked
@@ -202,7 +209,43 @@ type Store interface {
 	// nothing.
 	Unlock(ctx context.Context, job, name, owner string) error
 
+	// Stats returns the numbers `status`, the summary and the wait for
+	// outstanding work need, counted by the Store (see JobStats).
+	Stats(ctx context.Context, q StatsQuery) (JobStats, error)
+
+	WorkerRegistry
+	BudgetStore
+
 	Close() error
+}
+
+// StatsQuery asks Store.Stats about a job at Now; Owner is the asking
+// worker (its own leases are not counted as held), DeadBefore as in
+// ClaimRequest.
+type StatsQuery struct {
+	Job        string
+	Owner      string
+	Now        time.Time
+	DeadBefore time.Time
+}
+
+// JobStats counts a job's records in the ways recovery needs.
+type JobStats struct {
+	States map[State]int // records per state
+	// Held: records (pending, tokening, tokened, orphan) whose lease is held
+	// by another live worker; HeldUntil is the latest of those leases.
+	Held      int
+	HeldUntil time.Time
+	// Orphans waiting for any token they may have to expire (NotBefore in
+	// the future); OrphansRetryFrom/Until bound the instants they are
+	// retried.
+	OrphansWaiting   int
+	OrphansRetryFrom time.Time
+	OrphansRetryAt   time.Time
+	// Parked: pending or tokened records whose NotBefore is in the future
+	// (a retry's backoff, a 409); ParkedUntil is the latest.
+	Parked      int
+	ParkedUntil time.Time
 }
 
 // ListQuery selects records for List.

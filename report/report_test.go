@@ -92,6 +92,7 @@ func sample() (*fakeSource, pipeline.Summary) {
 		src.recs = append(src.recs, rec)
 	}
 	sum.Rejected, sum.Failed, sum.Orphans, sum.Waiting = 24, 7, 1, 100
+	sum.OrphansWaiting, sum.OrphansRetryAt = 1, t0.Add(50*time.Minute)
 	var ms []Minute
 	for m := range 42 {
 		n := 110 + (m*37)%30

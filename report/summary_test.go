@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSummaryKeysSnakeCase: the run summary JSON (run-<id>.json, and the
@@ -15,6 +17,7 @@ import (
 func TestSummaryKeysSnakeCase(t *testing.T) {
 	_, sum := sample()
 	sum.CapReached, sum.TimeUp, sum.Interrupted, sum.Error = true, true, true, "an error"
+	fillZero(reflect.ValueOf(&sum).Elem()) // every field a future change adds shows up (omitempty or not)
 	sum.Extra["webhooks_received"], sum.Extra["store"] = 3, "sqlite://x"
 	sum.Extra["api"] = map[string]any{"waits": 1, "waited_ns": 2, "throttled": 0, "rate_cuts": 0, "rate_per_hour": 9000}
 	sum.Load.KeptKeys = []string{"SECRET-CLIENT-1"}
@@ -68,4 +71,28 @@ func dataKeyed(path string) bool {
 		}
 	}
 	return false
+}
+
+// fillZero gives every zero scalar or time field of the struct v a value.
+func fillZero(v reflect.Value) {
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if !f.CanSet() || !f.IsZero() {
+			continue
+		}
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("x")
+		case reflect.Int, reflect.Int64:
+			f.SetInt(1)
+		case reflect.Float64:
+			f.SetFloat(1)
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Struct:
+			if f.Type() == reflect.TypeOf(time.Time{}) {
+				f.Set(reflect.ValueOf(t0))
+			}
+		}
+	}
 }

@@ -61,8 +61,16 @@ type Poller struct {
 	// OnPoll, if set, is called after each record's poll with "pending" (no
 	// result yet), "error", or the ApplyOutcome ("applied", "ignored", …).
 	OnPoll func(outcome string)
+	// Budget, if set, replaces the process's own MaxPerHour bucket: an
+	// account-wide one shared by every worker on the Store
+	// (submit.SharedBudget), so that N workers poll no more than one.
+	Budget interface {
+		Wait(ctx context.Context) error
+	}
 
-	budget *rate.Limiter
+	budget interface {
+		Wait(ctx context.Context) error
+	}
 }
 
 // Run polls until ctx ends. It returns nil then; errors of single polls are
@@ -96,6 +104,9 @@ func (p *Poller) defaults() {
 	}
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
+	}
+	if p.budget == nil && p.Budget != nil {
+		p.budget = p.Budget
 	}
 	if p.budget == nil {
 		perHour := p.MaxPerHour

@@ -49,8 +49,10 @@ type Handler struct {
 	Store      resultStore
 	SigningKey []byte
 	RunID      string
-	// Job, if set, lets a callback without externalRef adopt an orphan by
-	// its clientId (records of a job are keyed by client id).
+	// Job names the job the receiver serves (for logs). A callback adopts
+	// a possible orphan only by the externalRef idbatch put on its token,
+	// never by a bare clientId: a live onboarding flow on the same account
+	// must not close batch records.
 	Job string
 	Log *slog.Logger
 	Now func() time.Time
@@ -113,10 +115,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		raw = nil
 	}
 	res := FromWebhook(wh, raw, now())
-	if res.ExternalRef == "" && res.ClientID != "" && h.Job != "" {
-		// Only used when the scanRef is unknown: to find a possible orphan.
-		res.ExternalRef = pipeline.RefFor(h.Job, res.ClientID)
-	}
 	// The signature is verified: store the result even if the sender hangs
 	// up, but answer well within iDenfy's 10 s.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 8*time.Second)

@@ -246,39 +246,39 @@ func newOrphan(t *testing.T, job, clientID string) (*sqlitestore.Store, pipeline
 	return st, got
 }
 
-// The expiry callback of an orphan token (unknown scanRef, our externalRef
-// or our clientId) adopts the record and ends it EXPIRED.
+// The expiry callback of an orphan token (unknown scanRef, our externalRef)
+// adopts the record and sends it back to pending, to be verified with a new
+// token; it is never exported as EXPIRED. A callback that names only our
+// clientId (no externalRef) adopts nothing: a live onboarding flow on the
+// same account must not touch batch records.
 func TestWebhookExpiryAdoptsOrphan(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		body func(ref string) string
-		job  string
-	}{
-		{"by externalRef", func(ref string) string {
-			return `{"final":false,"scanRef":"orphan-scan","clientId":"c9","externalRef":"` + ref + `","status":{"overall":"EXPIRED"}}`
-		}, ""},
-		{"by clientId", func(string) string {
-			return `{"scanRef":"orphan-scan","clientId":"c9","status":{"overall":"EXPIRED"}}`
-		}, "j"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			st, rec := newOrphan(t, "j", "c9")
-			h := &results.Handler{Store: st, SigningKey: []byte(key), Job: c.job}
-			b := []byte(c.body(rec.Ref))
-			rr := post(t, h, b, idenfy.Sign([]byte(key), b))
-			if rr.Code != http.StatusOK || !strings.Contains(rr.Body.String(), "adopted") {
-				t.Fatalf("expiry callback: %d %s", rr.Code, rr.Body)
-			}
-			r, _ := st.Get(context.Background(), rec.ID)
-			if r.State != pipeline.StateFinal || r.Outcome != pipeline.OutcomeExpired || r.ScanRef != "orphan-scan" {
-				t.Errorf("orphan after its expiry callback: state %s outcome %s scanRef %q", r.State, r.Outcome, r.ScanRef)
-			}
-			// The same callback again is a replay: ignored.
-			rr = post(t, h, b, idenfy.Sign([]byte(key), b))
-			if rr.Code != http.StatusOK || !strings.Contains(rr.Body.String(), "ignored") {
-				t.Errorf("replayed expiry callback: %d %s", rr.Code, rr.Body)
-			}
-		})
+	st, rec := newOrphan(t, "j", "c9")
+	h := &results.Handler{Store: st, SigningKey: []byte(key), Job: "j"}
+	b := []byte(`{"scanRef":"orphan-scan","clientId":"c9","status":{"overall":"EXPIRED"}}`)
+	rr := post(t, h, b, idenfy.Sign([]byte(key), b))
+	if rr.Code != http.StatusOK || !strings.Contains(rr.Body.String(), "unknown") {
+		t.Fatalf("callback with our clientId only: %d %s, want unknown", rr.Code, rr.Body)
+	}
+	if r, _ := st.Get(context.Background(), rec.ID); r.State != pipeline.StateOrphan || r.Version != rec.Version {
+		t.Fatalf("a bare clientId moved the orphan: %s v%d→v%d", r.State, rec.Version, r.Version)
+	}
+
+	b = []byte(`{"final":false,"scanRef":"orphan-scan","clientId":"c9","externalRef":"` + rec.Ref + `","status":{"overall":"EXPIRED"}}`)
+	rr = post(t, h, b, idenfy.Sign([]byte(key), b))
+	if rr.Code != http.StatusOK || !strings.Contains(rr.Body.String(), "adopted") {
+		t.Fatalf("expiry callback: %d %s", rr.Code, rr.Body)
+	}
+	r, _ := st.Get(context.Background(), rec.ID)
+	if r.State != pipeline.StatePending || r.Outcome != "" || r.ScanRef != "" || r.ErrorCode != "orphan_token_expired" {
+		t.Errorf("orphan after its expiry callback: state %s outcome %q scanRef %q code %q; want pending", r.State, r.Outcome, r.ScanRef, r.ErrorCode)
+	}
+	// The same callback again moves nothing: the record is pending.
+	rr = post(t, h, b, idenfy.Sign([]byte(key), b))
+	if rr.Code != http.StatusOK || !strings.Contains(rr.Body.String(), "unknown") {
+		t.Errorf("replayed expiry callback: %d %s", rr.Code, rr.Body)
+	}
+	if r2, _ := st.Get(context.Background(), rec.ID); r2.Version != r.Version {
+		t.Errorf("replay changed the record")
 	}
 }
 

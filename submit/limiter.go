@@ -16,7 +16,10 @@ import (
 //
 //   - Throttled (a 429 or TOO_MANY_REQUESTS): every caller pauses (for the
 //     Retry-After the server sent, else exponential backoff with jitter, 1 s
-//     doubling to 64 s), and the rate is lowered, once per pause however many
+//     doubling to 64 s). In proportion: when the server accepted about the
+//     current rate before (at least 50 calls since the last cut, at 97 % or
+//     more of it: a burst at the edge of its window), the rate gives up 1 %
+//     only. Otherwise the rate is lowered, once per pause however many
 //     requests in flight were refused: to 97 % of the rate the server
 //     accepted since the previous cut (its bucket was empty at both 429s, so
 //     that is its limit), never below half the current rate and never above
@@ -53,7 +56,8 @@ type Limiter struct {
 	// raised). Default 2 min.
 	ForgetAfter time.Duration
 
-	now func() time.Time
+	now     func() time.Time
+	created time.Time // when the limiter started (the first measure of the accepted rate)
 	// counters
 	waits     int64
 	waited    time.Duration
@@ -68,7 +72,7 @@ func NewLimiter(perHour float64, burst int) *Limiter {
 	}
 	r := rate.Limit(perHour / 3600)
 	return &Limiter{lim: rate.NewLimiter(r, burst), target: r, RecoverEvery: 10 * time.Second, MinFraction: 0.05,
-		ForgetAfter: 2 * time.Minute, now: time.Now}
+		ForgetAfter: 2 * time.Minute, now: time.Now, created: time.Now()}
 }
 
 // Wait blocks until a request may be sent, or ctx ends.
@@ -129,6 +133,18 @@ func (l *Limiter) Throttled(retryAfter time.Duration) {
 		}
 		next := max(cur/2, acc*0.97)
 		next = min(next, cur*0.9)
+		// In proportion: a few 429s after many accepted calls at the
+		// current rate (a burst at the edge of the server's window) say the
+		// rate is right, not that it is 10 % too high. The pause absorbs
+		// them; the rate gives up only 1 %.
+		if l.lastCut.IsZero() && !l.created.IsZero() {
+			if since := now.Sub(l.created); since >= time.Second {
+				acc = rate.Limit(float64(l.okSince) / since.Seconds())
+			}
+		}
+		if l.okSince >= 50 && acc >= cur*0.97 {
+			next = cur * 0.99
+		}
 		if floor := l.target * rate.Limit(l.MinFraction); next < floor {
 			next = floor
 		}

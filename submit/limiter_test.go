@@ -12,7 +12,7 @@ func fakeLimiter(perSec float64) (*Limiter, *time.Time) {
 	now := time.Unix(1_700_000_000, 0)
 	l := NewLimiter(perSec*3600, 1)
 	l.now = func() time.Time { return now }
-	l.lastRise = now
+	l.lastRise, l.created = now, now
 	return l, &now
 }
 
@@ -126,5 +126,24 @@ func TestLimiterFloorAndBackoff(t *testing.T) {
 	l.Throttled(0)
 	if p := pause(); p > time.Second {
 		t.Errorf("pause after a success %v, want the first step again", p)
+	}
+}
+
+// A few 429s after a long run of accepted calls at the current rate (a
+// burst at the edge of the server's window) cost 1 % of the rate, not half
+// or a tenth: the limit is fully used again within seconds.
+func TestLimiterEdgeBurstCostsOnePercent(t *testing.T) {
+	l, now := fakeLimiter(25)
+	step(l, now, 25*time.Second, 625) // the server accepted 25/s for a window
+	for range 3 {
+		l.Throttled(time.Second) // the burst's three 429s, one pause
+	}
+	if got := perSec(l); !near(got, 25*0.99) {
+		t.Fatalf("rate %v/s after an edge burst, want 99%% of 25/s", got)
+	}
+	step(l, now, time.Second, 0) // the pause
+	step(l, now, 10*time.Second, 0)
+	if got := perSec(l); got < 24.97 {
+		t.Errorf("rate %v/s 11 s after the edge burst, want back at 25/s", got)
 	}
 }

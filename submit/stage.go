@@ -45,7 +45,14 @@ type Options struct {
 	// flight is never taken by another worker however long the call waits
 	// on the limiter; default 10m. Set it to the Runner's lease.
 	Lease time.Duration
+	// OrphanMargin is added to a possible orphan token's expiry before the
+	// record is retried: the request may reach iDenfy up to the client's
+	// timeout (60 s) after it left, and clocks differ. Default 2m.
+	OrphanMargin time.Duration
 }
+
+// DefaultOrphanMargin is Options.OrphanMargin's default.
+const DefaultOrphanMargin = 2 * time.Minute
 
 // CodeResendSkipAnalysis is the error code of a record whose photos were
 // rejected and that waits for its one resend with skipAnalysis on a new
@@ -90,6 +97,9 @@ func NewStage(api API, st store, opt Options, log *slog.Logger) *Stage {
 	}
 	if opt.Lease == 0 {
 		opt.Lease = 10 * time.Minute
+	}
+	if opt.OrphanMargin <= 0 {
+		opt.OrphanMargin = DefaultOrphanMargin
 	}
 	if opt.RetryBackoff == 0 {
 		opt.RetryBackoff = time.Minute
@@ -157,34 +167,47 @@ func (s *Stage) Submit(ctx context.Context, rec pipeline.Record, p pipeline.Prep
 	return out, err
 }
 
-// token writes the intent, creates the token and stores it. done reports that
-// the record was moved elsewhere than tokened (failed, back to pending, orphan).
+// token creates the token and stores it. The intent (tokening) is written
+// only once the limiter has granted the call, right before the request
+// leaves: a kill while the record waits on the limiter orphans nothing.
+// A /token that iDenfy itself refused with a server error (its standard
+// error body: nothing created) is retried here, through the limiter, after
+// a short backoff, within MaxAttempts. done reports that the record was
+// moved elsewhere than tokened (failed, back to pending, orphan).
 func (s *Stage) token(ctx context.Context, rec *pipeline.Record, p pipeline.Prepared, out *pipeline.SubmitOutcome) (done bool, err error) {
-	now := s.now()
-	if rec.Attempts >= s.opt.MaxAttempts {
-		// Every token may be billed: a record that has had MaxAttempts of
-		// them (expired unused, 409, transient errors) fails with its last
-		// error instead of being given yet another.
-		code := rec.ErrorCode
-		if code == "" {
-			code = "max_attempts"
+	for try := 0; ; try++ {
+		if rec.Attempts >= s.opt.MaxAttempts {
+			// Every token may be billed: a record that has had MaxAttempts of
+			// them (expired unused, 409, transient errors) fails with its last
+			// error instead of being given yet another.
+			code := rec.ErrorCode
+			if code == "" {
+				code = "max_attempts"
+			}
+			msg := fmt.Sprintf("%d token attempts used (limits.max_attempts); last error: %s", rec.Attempts, rec.ErrorMessage)
+			out.Code = code
+			return true, s.moveOrLog(ctx, rec, pipeline.StateFailed, pipeline.Patch{Outcome: ptr(pipeline.OutcomeFailed), ErrorCode: &code, ErrorMessage: &msg, RunID: ptr(s.opt.RunID)})
 		}
-		msg := fmt.Sprintf("%d token attempts used (limits.max_attempts); last error: %s", rec.Attempts, rec.ErrorMessage)
-		out.Code = code
-		return true, s.moveOrLog(ctx, rec, pipeline.StateFailed, pipeline.Patch{Outcome: ptr(pipeline.OutcomeFailed), ErrorCode: &code, ErrorMessage: &msg, RunID: ptr(s.opt.RunID)})
-	}
-	lease := now.Add(s.opt.Lease)
-	if err := s.move(ctx, rec, pipeline.StateTokening, pipeline.Patch{
-		IntentAt: &now, Attempts: ptr(rec.Attempts + 1), Hashes: p.Hashes, KeepLease: true, LeaseUntil: &lease,
-		RunID: ptr(s.opt.RunID), ErrorCode: ptr(keepResendMark(rec.ErrorCode)), ErrorMessage: ptr(""),
-	}); err != nil {
-		if errors.Is(err, pipeline.ErrConflict) {
-			out.Code = "conflict"
+		retry, done, err := s.tokenOnce(ctx, rec, p, out)
+		if !retry {
+			return done, err
+		}
+		// iDenfy refused the call with a server error: nothing was created.
+		wait := min(time.Second<<try, 16*time.Second)
+		s.log.Info("token call refused by a server error; retrying", "record", rec.ID, "attempt", rec.Attempts, "wait", wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			s.release(ctx, rec)
 			return true, nil
 		}
-		return true, err
 	}
-	rec.Attempts++
+}
+
+// tokenOnce makes one token attempt. retry reports a /token refused by
+// iDenfy with a server error: the record is back in pending (its attempt
+// counted), still leased, and may be tried again at once.
+func (s *Stage) tokenOnce(ctx context.Context, rec *pipeline.Record, p pipeline.Prepared, out *pipeline.SubmitOutcome) (retry, done bool, err error) {
 	req := idenfy.TokenRequest{
 		ClientID: rec.Input.ClientID, TokenType: s.opt.TokenType, ExternalRef: rec.Ref,
 		Country: rec.Input.Country, ExpiryTime: s.opt.ExpiryTime, DummyStatus: s.opt.DummyStatus,
@@ -196,10 +219,54 @@ func (s *Stage) token(ctx context.Context, rec *pipeline.Record, p pipeline.Prep
 	if s.opt.SendPersonal {
 		req.FirstName, req.LastName, req.DateOfBirth = rec.Input.FirstName, rec.Input.LastName, rec.Input.DateOfBirth
 	}
-	pipeline.CrashPoint(pipeline.CrashBeforeToken)
-	resp, err := s.api.CreateToken(ctx, req)
+	prevCode := rec.ErrorCode
+	intent := false
+	sendCtx := idenfy.WithBeforeSend(ctx, func() error {
+		now := s.now()
+		// Any token this call creates has certainly expired by then.
+		mayExpire := now.Add(time.Duration(s.opt.ExpiryTime) * time.Second)
+		lease := now.Add(s.opt.Lease)
+		if err := s.move(ctx, rec, pipeline.StateTokening, pipeline.Patch{
+			IntentAt: &now, TokenExpiresAt: &mayExpire, Attempts: ptr(rec.Attempts + 1), Hashes: p.Hashes, KeepLease: true, LeaseUntil: &lease,
+			RunID: ptr(s.opt.RunID), ErrorCode: ptr(keepResendMark(rec.ErrorCode)), ErrorMessage: ptr(""),
+		}); err != nil {
+			return err
+		}
+		rec.Attempts++
+		rec.IntentAt, rec.TokenExpiresAt = now, mayExpire
+		intent = true
+		pipeline.CrashPoint(pipeline.CrashBeforeToken)
+		return nil
+	})
+	resp, err := s.api.CreateToken(sendCtx, req)
+	if !intent {
+		// Nothing left the process: the record is as it was claimed.
+		switch {
+		case errors.Is(err, pipeline.ErrConflict):
+			out.Code = "conflict"
+			return false, true, nil
+		case err != nil && ctx.Err() != nil:
+			s.release(ctx, rec)
+			return false, true, nil
+		case err != nil:
+			return false, true, err
+		}
+	}
 	if err != nil {
-		return true, s.tokenFailed(ctx, rec, err, out)
+		if isRefusedServerError(err) && ctx.Err() == nil {
+			msg := err.Error()
+			out.Code = errorCode(err)
+			if e := s.move(ctx, rec, pipeline.StatePending, pipeline.Patch{IntentAt: &time.Time{}, TokenExpiresAt: &time.Time{},
+				ErrorCode: ptr(codeTokenServerError), ErrorMessage: &msg, KeepLease: true}); e != nil {
+				if errors.Is(e, pipeline.ErrConflict) {
+					return false, true, nil
+				}
+				return false, true, e
+			}
+			rec.ErrorCode, rec.ErrorMessage = codeTokenServerError, msg
+			return true, false, nil
+		}
+		return false, true, s.tokenFailed(ctx, rec, err, out, prevCode)
 	}
 	out.Charged = true
 	pipeline.CrashPoint(pipeline.CrashAfterToken)
@@ -207,24 +274,40 @@ func (s *Stage) token(ctx context.Context, rec *pipeline.Record, p pipeline.Prep
 	if resp.ExpiryTime == 0 {
 		exp = s.now().Add(time.Duration(s.opt.ExpiryTime) * time.Second)
 	}
-	lease = s.now().Add(s.opt.Lease)
+	lease := s.now().Add(s.opt.Lease)
 	tp := pipeline.Patch{ScanRef: &resp.ScanRef, AuthToken: &resp.AuthToken, TokenExpiresAt: &exp, KeepLease: true, LeaseUntil: &lease}
 	if err := s.move(ctx, rec, pipeline.StateTokened, tp); err != nil {
 		if !errors.Is(err, pipeline.ErrConflict) {
 			// The token exists but is not stored: the record stays tokening
-			// and is reported as a possible orphan by the next run.
-			return true, fmt.Errorf("store token of record %d: %w", rec.ID, err)
+			// and becomes a possible orphan once this worker is known dead.
+			return false, true, fmt.Errorf("store token of record %d: %w", rec.ID, err)
 		}
 		// Another worker moved the record meanwhile (a rescue made it an
 		// orphan). We know its token: store it rather than orphan it.
 		if !s.adoptToken(ctx, rec, tp) {
 			s.log.Warn("token created but the record moved on; the token expires unused", "record", rec.ID, "scan_ref", resp.ScanRef)
-			return true, nil
+			return false, true, nil
 		}
 	}
 	rec.ScanRef, rec.AuthToken, rec.TokenExpiresAt = resp.ScanRef, resp.AuthToken, exp
 	pipeline.CrashPoint(pipeline.CrashAfterTokenStored)
-	return false, nil
+	return false, false, nil
+}
+
+// codeTokenServerError marks a record whose last /token iDenfy refused with
+// a server error: a 409 on the next attempt means that call did create a
+// token after all.
+const codeTokenServerError = "token_server_error"
+
+// isRefusedServerError reports a call answered by iDenfy itself with a
+// server error (its standard body, not a gateway's): handled and refused.
+// For /token nothing was created; /process calls are reconciled anyway.
+func isRefusedServerError(err error) bool {
+	var ae *idenfy.APIError
+	if !errors.As(err, &ae) || !ae.ServerError() || ae.Throttled() || ae.Identifier == "" {
+		return false
+	}
+	return ae.Endpoint != idenfy.PathToken || !errors.Is(err, idenfy.ErrAmbiguous)
 }
 
 // adoptToken stores a freshly created token on a record that another worker
@@ -241,7 +324,7 @@ func (s *Stage) adoptToken(ctx context.Context, rec *pipeline.Record, p pipeline
 	return s.move(ctx, rec, pipeline.StateTokened, p) == nil
 }
 
-func (s *Stage) tokenFailed(ctx context.Context, rec *pipeline.Record, err error, out *pipeline.SubmitOutcome) error {
+func (s *Stage) tokenFailed(ctx context.Context, rec *pipeline.Record, err error, out *pipeline.SubmitOutcome, prevCode string) error {
 	var apiErr *idenfy.APIError
 	errors.As(err, &apiErr)
 	code := errorCode(err)
@@ -249,27 +332,43 @@ func (s *Stage) tokenFailed(ctx context.Context, rec *pipeline.Record, err error
 	msg := err.Error()
 	switch {
 	case errors.Is(err, idenfy.ErrAmbiguous):
-		// The request may have created a token: never retried silently.
+		// The request may have created a token: never retried silently. The
+		// record waits until any such token has certainly expired.
 		s.log.Warn("token call ambiguous; record is a possible orphan", "record", rec.ID, "err", msg)
 		out.Charged = true // possibly: it counts against max_submissions
-		return s.moveOrLog(ctx, rec, pipeline.StateOrphan, pipeline.Patch{ErrorCode: ptr("token_ambiguous"), ErrorMessage: &msg})
+		return s.orphan(ctx, rec, "token_ambiguous", msg)
 	case apiErr == nil && ctx.Err() != nil:
 		// Cancelled before the request was sent: nothing was spent.
-		return s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{Attempts: ptr(rec.Attempts - 1), IntentAt: &time.Time{}})
+		return s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{Attempts: ptr(rec.Attempts - 1), IntentAt: &time.Time{}, TokenExpiresAt: &time.Time{}})
 	case idenfy.IsFatal(err):
-		if e := s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{Attempts: ptr(rec.Attempts - 1), IntentAt: &time.Time{}, ErrorCode: &code, ErrorMessage: &msg}); e != nil {
+		if e := s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{Attempts: ptr(rec.Attempts - 1), IntentAt: &time.Time{}, TokenExpiresAt: &time.Time{}, ErrorCode: &code, ErrorMessage: &msg}); e != nil {
 			return e
 		}
 		return &FatalError{Err: err}
+	case idenfy.IsConflict(err) && prevCode == codeTokenServerError:
+		// The previous /token was refused with a server error, yet iDenfy
+		// now holds an active token for this clientId: that call did create
+		// it. The record is a possible orphan until the token expires.
+		out.Charged = true
+		return s.orphan(ctx, rec, "token_created_by_refused_call", msg)
 	case idenfy.IsConflict(err):
 		// iDenfy holds an active token for this clientId: park the record until it expires.
-		nb := s.now().Add(time.Duration(s.opt.ExpiryTime)*time.Second + time.Minute)
-		return s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{NotBefore: &nb, IntentAt: &time.Time{}, ErrorCode: ptr("active_token_409"), ErrorMessage: &msg})
+		nb := s.now().Add(time.Duration(s.opt.ExpiryTime)*time.Second + s.opt.OrphanMargin)
+		return s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{NotBefore: &nb, IntentAt: &time.Time{}, TokenExpiresAt: &time.Time{}, ErrorCode: ptr("active_token_409"), ErrorMessage: &msg})
 	case idenfy.IsRetryable(err):
 		return s.retryLater(ctx, rec, code, msg)
 	default:
 		return s.moveOrLog(ctx, rec, pipeline.StateFailed, pipeline.Patch{Outcome: ptr(pipeline.OutcomeFailed), ErrorCode: &code, ErrorMessage: &msg, RunID: ptr(s.opt.RunID)})
 	}
+}
+
+// orphan makes a tokening record a possible orphan that is retried, on its
+// own, once any token it may have has certainly expired (now + the token's
+// expiryTime + OrphanMargin), or earlier when the token's expiry callback
+// adopts it.
+func (s *Stage) orphan(ctx context.Context, rec *pipeline.Record, code, msg string) error {
+	nb := s.now().Add(time.Duration(s.opt.ExpiryTime)*time.Second + s.opt.OrphanMargin)
+	return s.moveOrLog(ctx, rec, pipeline.StateOrphan, pipeline.Patch{NotBefore: &nb, TokenExpiresAt: ptr(nb.Add(-s.opt.OrphanMargin)), ErrorCode: &code, ErrorMessage: &msg})
 }
 
 // retryLater puts a record whose call failed transiently back to pending
@@ -279,7 +378,7 @@ func (s *Stage) retryLater(ctx context.Context, rec *pipeline.Record, code, msg 
 		return s.moveOrLog(ctx, rec, pipeline.StateFailed, pipeline.Patch{Outcome: ptr(pipeline.OutcomeFailed), ErrorCode: &code, ErrorMessage: &msg, RunID: ptr(s.opt.RunID)})
 	}
 	nb := s.now().Add(s.opt.RetryBackoff << min(rec.Attempts, 6))
-	return s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{NotBefore: &nb, IntentAt: &time.Time{}, ErrorCode: &code, ErrorMessage: &msg})
+	return s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{NotBefore: &nb, IntentAt: &time.Time{}, TokenExpiresAt: &time.Time{}, ErrorCode: &code, ErrorMessage: &msg})
 }
 
 func (s *Stage) moveOrLog(ctx context.Context, rec *pipeline.Record, to pipeline.State, p pipeline.Patch) error {
@@ -291,8 +390,16 @@ func (s *Stage) moveOrLog(ctx context.Context, rec *pipeline.Record, to pipeline
 	return err
 }
 
+// maxProcessRetries bounds the immediate re-uploads of a /process that
+// iDenfy refused with a server error while the token stayed unused.
+const maxProcessRetries = 3
+
 // process uploads the images with the stored token.
 func (s *Stage) process(ctx context.Context, rec *pipeline.Record, p pipeline.Prepared, out *pipeline.SubmitOutcome) error {
+	return s.processAttempt(ctx, rec, p, out, 0)
+}
+
+func (s *Stage) processAttempt(ctx context.Context, rec *pipeline.Record, p pipeline.Prepared, out *pipeline.SubmitOutcome, retries int) error {
 	images := make(map[string][]byte, len(p.Images))
 	for side, b := range p.Images {
 		images[string(side)] = b
@@ -339,6 +446,14 @@ func (s *Stage) process(ctx context.Context, rec *pipeline.Record, p pipeline.Pr
 		if rerr != nil {
 			s.release(ctx, rec)
 			return nil // stays tokened; reconciled on the next claim
+		}
+		if again && isRefusedServerError(err) && retries < maxProcessRetries && ctx.Err() == nil {
+			// iDenfy answered with its own error body and /status says the
+			// token is unused: the upload never landed and nothing is in
+			// flight. Upload again with the same token at once (single-use:
+			// a late first upload would make this one TOKEN_NOT_VALID).
+			s.log.Info("upload refused by a server error and the token is unused; uploading again", "record", rec.ID)
+			return s.processAttempt(ctx, rec, p, out, retries+1)
 		}
 		if again && !idenfy.IsTokenNotValid(err) {
 			s.release(ctx, rec) // token unused: the next claim uploads again with it

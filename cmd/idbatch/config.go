@@ -73,10 +73,14 @@ type LimitsConfig struct {
 	WaitForResults  time.Duration `yaml:"wait_for_results"`
 	MaxFailureRatio float64       `yaml:"max_failure_ratio"`
 	MaxAttempts     int           `yaml:"max_attempts"`
-	// Lease is how long a claimed record stays reserved for this worker; a
-	// killed worker's records are taken over by the next run or another
-	// worker once it has passed. Longer than a record's normalize+submit.
+	// Lease bounds how long a live but stuck worker keeps a claimed
+	// record. A dead worker's records are taken over at once: workers
+	// heartbeat in the Store, and a restart on SQLite knows by its file
+	// lock that the previous run is gone.
 	Lease time.Duration `yaml:"lease"`
+	// OrphanMargin is added to a possible orphan token's expiry before its
+	// record is retried with a new token.
+	OrphanMargin time.Duration `yaml:"orphan_margin"`
 }
 
 type NormalizeConfig struct {
@@ -122,7 +126,7 @@ func Defaults() Config {
 			Token:             map[string]any{"tokenType": "IDENTIFICATION", "expiryTime": 900},
 			SendPersonalData:  &t,
 		},
-		Limits:    LimitsConfig{RequestsPerHour: 9000, Burst: 3, MaxDuration: 8 * time.Hour, WaitForResults: 30 * time.Minute, MaxFailureRatio: 0.2, MaxAttempts: 5, Lease: 10 * time.Minute},
+		Limits:    LimitsConfig{RequestsPerHour: 9000, Burst: 3, MaxDuration: 8 * time.Hour, WaitForResults: 30 * time.Minute, MaxFailureRatio: 0.2, MaxAttempts: 5, Lease: 10 * time.Minute, OrphanMargin: 2 * time.Minute},
 		Normalize: NormalizeConfig{MaxSide: 2560, JPEGQuality: 90, MaxImageBytes: 4_500_000, MaxRequestBytes: 19_000_000, MinSide: 300, MaxPixels: 50_000_000, Workers: 2},
 		Results:   ResultsConfig{WebhookListen: ":8080", WebhookPath: "/webhooks/idenfy", PollAfter: 30 * time.Minute, PollMaxPerHour: 200, ExpectManualReview: &t},
 		Export:    ExportConfig{Destination: "./exports/", Compression: "zstd"},

@@ -13,7 +13,6 @@ import (
 
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/pipeline"
-	"github.com/idbatch/idbatch/submit"
 	"github.com/idbatch/idbatch/submit/idenfy"
 )
 
@@ -58,7 +57,7 @@ func runDelete(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	}
 	api := idenfy.New(idenfy.Config{
 		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-		Limiter: submit.NewLimiter(cfg.Limits.RequestsPerHour, cfg.Limits.Burst), Logger: log,
+		Limiter: newAPILimits(cfg, st, log).api, Logger: log,
 	})
 	rep, err := deleteVerifications(ctx, st, api, dest, deleteOptions{Job: cfg.Job, OlderThan: age, Now: time.Now(), DryRun: *dryRun}, log)
 	verb := "deleted"

@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	// Not a port the kernel picks (127.0.0.1:0): between this function
 	// closing it and the binary binding it, an outgoing connection of a

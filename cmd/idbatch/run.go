@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -85,9 +86,17 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 
 	start := time.Now()
 	runID := newRunID(start)
-	log = log.With("job", cfg.Job, "worker", "w0")
-	runnerLog := log // the Runner adds run_id itself
-	log = log.With("run_id", runID)
+	log = log.With("job", cfg.Job, "run_id", runID, "worker", "w0")
+	host, _ := os.Hostname()
+	if rl, ok := st.(pipeline.RunLocker); ok {
+		// One run per SQLite store; holding the lock also proves that every
+		// earlier run is dead, so their records resume at once.
+		unlock, err := rl.LockRun(ctx, fmt.Sprintf("pid %d, host %s, since %s", os.Getpid(), host, start.UTC().Format(time.RFC3339)), start)
+		if err != nil {
+			return fail(err)
+		}
+		defer unlock()
+	}
 	if err := st.StartRun(ctx, pipeline.Run{ID: runID, Job: cfg.Job, Command: o.command, StartedAt: start}); err != nil {
 		return fail(fmt.Errorf("store: %w", err))
 	}
@@ -96,11 +105,12 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		return fail(err)
 	}
 
-	limiter := submit.NewLimiter(cfg.Limits.RequestsPerHour, cfg.Limits.Burst)
+	lims := newAPILimits(cfg, st, log)
+	limiter := lims.local
 	m := newMetrics(st, cfg.Job, limiter)
 	api := idenfy.New(idenfy.Config{
 		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: limiter, Logger: log, HTTPClient: m.httpClient(),
+		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.httpClient(),
 	})
 	stage := submit.NewStage(api, st, submit.Options{
 		TokenType:      cfg.tokenString("tokenType", "IDENTIFICATION"),
@@ -113,6 +123,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		MaxSubmissions: cfg.Limits.MaxSubmissions,
 		RunID:          runID,
 		Lease:          cfg.Limits.Lease,
+		OrphanMargin:   cfg.Limits.OrphanMargin,
 
 		ResendSkipAnalysis: cfg.Idenfy.ResendSkipAnalysis,
 	}, log)
@@ -144,10 +155,13 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	// against poll_max_per_hour, and a failed poll waits for the record's backoff.
 	pollAPI := idenfy.New(idenfy.Config{
 		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: limiter, Logger: log, HTTPClient: m.httpClient(), MaxRetries: -1,
+		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.httpClient(), MaxRetries: -1,
 	})
 	poller := &results.Poller{Store: st, API: pollAPI, Job: cfg.Job, RunID: runID, PollAfter: cfg.Results.PollAfter,
 		MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller"), OnPoll: m.pollOutcome}
+	if lims.poll != nil {
+		poller.Budget = lims.poll
+	}
 	if cfg.Results.PollMaxPerHour > 0 {
 		background = append(background, poller.Run)
 	}
@@ -160,8 +174,10 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	}
 	runner := &pipeline.Runner{
 		Store: st, Job: cfg.Job, RunID: runID, Owner: runID,
+		Worker:      pipeline.Worker{Name: "w0", Host: host, PID: os.Getpid(), Command: o.command},
+		TokenExpiry: time.Duration(cfg.tokenInt("expiryTime", 900)) * time.Second, OrphanMargin: cfg.Limits.OrphanMargin,
 		Preparer:  preparer{p: &ingest.Preparer{Objects: objs, Options: normalizeOptions(cfg), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}},
-		Submitter: stage, Exporter: exporter{e: exp, st: st}, Log: runnerLog,
+		Submitter: stage, Exporter: exporter{e: exp, st: st}, Log: log,
 		PrepareWorkers: cfg.Normalize.Workers, MaxDuration: cfg.Limits.MaxDuration, WaitForResults: cfg.Limits.WaitForResults, Lease: cfg.Limits.Lease,
 		Background: background,
 	}
@@ -269,6 +285,15 @@ func printSummary(w io.Writer, s pipeline.Summary, summaryPath string, maxRatio 
 			m[string(k)] = v
 		}
 		fmt.Fprintf(&b, "  job states    %s\n", countsLine(m))
+	}
+	if s.HeldByOthers > 0 {
+		fmt.Fprintf(&b, "  untouched     %d records held by another live worker (its leases run until %s at the latest); it finishes them\n", s.HeldByOthers, s.HeldUntil.UTC().Format(time.RFC3339))
+	}
+	if s.OrphansWaiting > 0 {
+		fmt.Fprintf(&b, "  orphans       %d records wait until %s for a token they may have to expire; a run then verifies them with a new token\n", s.OrphansWaiting, s.OrphansRetryAt.UTC().Format(time.RFC3339))
+	}
+	if s.Parked > 0 {
+		fmt.Fprintf(&b, "  parked        %d records wait for a retry until %s at the latest\n", s.Parked, s.ParkedUntil.UTC().Format(time.RFC3339))
 	}
 	if s.Waiting > 0 {
 		fmt.Fprintf(&b, "  waiting       %d records await their result; the next run (or 'idbatch serve') collects them\n", s.Waiting)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/results"
-	"github.com/idbatch/idbatch/submit"
 	"github.com/idbatch/idbatch/submit/idenfy"
 )
 
@@ -63,7 +62,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 
 	start := time.Now()
 	runID := newRunID(start)
-	limiter := submit.NewLimiter(cfg.Limits.RequestsPerHour, cfg.Limits.Burst)
+	lims := newAPILimits(cfg, st, log)
+	limiter := lims.local
 	m := newMetrics(st, cfg.Job, limiter)
 	webhooks := &results.Handler{Store: st, SigningKey: []byte(cfg.Idenfy.WebhookSigningKey), RunID: runID, Job: cfg.Job,
 		Log: log.With("stage", "webhook"), OnOutcome: m.webhookOutcome}
@@ -99,12 +99,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	if polling {
 		api := idenfy.New(idenfy.Config{
 			BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-			ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: limiter, Logger: log,
+			ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log,
 			HTTPClient: m.httpClient(), MaxRetries: -1, // every poll request counts against the budget; the record's backoff is the retry
 		})
 		expectManual := cfg.Results.ExpectManualReview == nil || *cfg.Results.ExpectManualReview
 		poller := &results.Poller{Store: st, API: api, Job: cfg.Job, RunID: runID, PollAfter: cfg.Results.PollAfter,
 			MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller"), OnPoll: m.pollOutcome}
+		if lims.poll != nil {
+			poller.Budget = lims.poll
+		}
 		g.Go(func() error { return poller.Run(gctx) })
 	}
 	runErr := g.Wait()

@@ -29,7 +29,21 @@ type Status struct {
 	OldestOverdue  *time.Time     `json:"oldest_overdue_submitted_at,omitempty"`
 	Capped         bool           `json:"counts_capped,omitempty"` // overdue or awaiting_export reached the cap
 	Orphans        []StatusRecord `json:"orphans"`                 // possible orphan tokens (first 50)
+	Workers        []StatusWorker `json:"workers"`                 // the job's workers, newest first (at most 20)
 	Runs           []StatusRun    `json:"last_runs"`
+}
+
+// StatusWorker is one registered worker and whether it is alive.
+type StatusWorker struct {
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Host        string     `json:"host"`
+	PID         int        `json:"pid"`
+	Command     string     `json:"command"`
+	StartedAt   time.Time  `json:"started_at"`
+	HeartbeatAt time.Time  `json:"heartbeat_at"`
+	StoppedAt   *time.Time `json:"stopped_at,omitempty"`
+	State       string     `json:"state"` // alive, stopped, dead (heartbeat stale)
 }
 
 // StatusRecord names a record without personal data.
@@ -37,6 +51,7 @@ type StatusRecord struct {
 	ID        int64     `json:"id"`
 	Ref       string    `json:"external_ref"`
 	IntentAt  time.Time `json:"intent_at"`
+	RetryAt   time.Time `json:"retry_at"` // when it gets a new token, unless its expiry callback comes first
 	ErrorCode string    `json:"error_code,omitempty"`
 }
 
@@ -46,6 +61,7 @@ type StatusRun struct {
 	Command    string         `json:"command"`
 	StartedAt  time.Time      `json:"started_at"`
 	FinishedAt *time.Time     `json:"finished_at,omitempty"` // nil: running, or killed
+	State      string         `json:"state"`                 // finished, running, killed
 	ExitCode   *int           `json:"exit_code,omitempty"`
 	Summary    map[string]any `json:"summary,omitempty"` // submitted, exported rows, … from the run's summary
 }
@@ -86,7 +102,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 
 func collectStatus(ctx context.Context, st pipeline.Store, cfg Config, now time.Time, nRuns int) (Status, error) {
 	s := Status{Job: cfg.Job, Store: redactDSN(cfg.Store), At: now, States: map[string]int{}, OverdueAfter: cfg.Results.PollAfter.String(),
-		Orphans: []StatusRecord{}, Runs: []StatusRun{}}
+		Orphans: []StatusRecord{}, Workers: []StatusWorker{}, Runs: []StatusRun{}}
 	counts, err := st.Counts(ctx, cfg.Job)
 	if err != nil {
 		return s, err
@@ -123,18 +139,40 @@ func collectStatus(ctx context.Context, st pipeline.Store, cfg Config, now time.
 			return s, err
 		}
 		for _, o := range orphans {
-			s.Orphans = append(s.Orphans, StatusRecord{ID: o.ID, Ref: o.Ref, IntentAt: o.IntentAt, ErrorCode: o.ErrorCode})
+			s.Orphans = append(s.Orphans, StatusRecord{ID: o.ID, Ref: o.Ref, IntentAt: o.IntentAt, RetryAt: o.NotBefore, ErrorCode: o.ErrorCode})
 		}
+	}
+	workers, err := st.Workers(ctx, cfg.Job, 20)
+	if err != nil {
+		return s, err
+	}
+	alive := map[string]bool{} // run ID → its worker is alive
+	for _, w := range workers {
+		sw := StatusWorker{ID: w.ID, Name: w.Name, Host: w.Host, PID: w.PID, Command: w.Command, StartedAt: w.StartedAt, HeartbeatAt: w.HeartbeatAt, State: "alive"}
+		switch {
+		case !w.StoppedAt.IsZero():
+			t := w.StoppedAt
+			sw.StoppedAt, sw.State = &t, "stopped"
+		case !w.Alive(now, pipeline.WorkerTimeout):
+			sw.State = "dead"
+		default:
+			alive[w.RunID] = true
+		}
+		s.Workers = append(s.Workers, sw)
 	}
 	runs, err := st.Runs(ctx, cfg.Job, nRuns)
 	if err != nil {
 		return s, err
 	}
 	for _, r := range runs {
-		sr := StatusRun{ID: r.ID, Command: r.Command, StartedAt: r.StartedAt}
+		sr := StatusRun{ID: r.ID, Command: r.Command, StartedAt: r.StartedAt, State: "finished"}
 		if !r.FinishedAt.IsZero() {
 			f, c := r.FinishedAt, r.ExitCode
 			sr.FinishedAt, sr.ExitCode = &f, &c
+		} else if alive[r.ID] {
+			sr.State = "running"
+		} else {
+			sr.State = "killed"
 		}
 		var sum pipeline.Summary
 		if len(r.Summary) > 0 && json.Unmarshal(r.Summary, &sum) == nil {
@@ -172,17 +210,31 @@ func printStatus(w io.Writer, s Status) {
 	}
 	fmt.Fprintf(w, "possible orphan tokens: %d\n", s.States[string(pipeline.StateOrphan)])
 	if len(s.Orphans) > 0 {
-		fmt.Fprintf(w, "  a run died between the token intent and storing the token: a token may exist at iDenfy. Such a record is\n"+
-			"  never given a second token; the token's expiry callback (it carries the externalRef) adopts it.\n")
+		fmt.Fprintf(w, "  a /token was in flight when its run died (or its answer was lost): a token may exist at iDenfy. Such a\n"+
+			"  record gets no second token while that one may be active; it is verified with a new token at 'retry at'\n"+
+			"  (intent + token expiryTime + limits.orphan_margin), or as soon as the token's expiry callback arrives.\n")
 		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "  record\texternalRef\tintent\n")
+		fmt.Fprintf(tw, "  record\texternalRef\tintent\tretry at\n")
 		for _, o := range s.Orphans {
-			fmt.Fprintf(tw, "  %d\t%s\t%s\n", o.ID, o.Ref, o.IntentAt.Format(time.RFC3339))
+			retry := o.RetryAt.Format(time.RFC3339)
+			if !o.RetryAt.After(s.At) {
+				retry += " (due: the next run)"
+			}
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", o.ID, o.Ref, o.IntentAt.Format(time.RFC3339), retry)
 		}
 		_ = tw.Flush()
 		if n := s.States[string(pipeline.StateOrphan)]; n > len(s.Orphans) {
 			fmt.Fprintf(w, "  … and %d more (-json lists the first %d)\n", n-len(s.Orphans), len(s.Orphans))
 		}
+	}
+	if len(s.Workers) > 0 {
+		fmt.Fprintf(w, "\nworkers:\n")
+		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "  worker\tname\thost\tpid\tstate\tlast heartbeat\n")
+		for _, wk := range s.Workers {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\n", wk.ID, wk.Name, wk.Host, wk.PID, wk.State, wk.HeartbeatAt.Format(time.RFC3339))
+		}
+		_ = tw.Flush()
 	}
 	if len(s.Runs) == 0 {
 		fmt.Fprintf(w, "\nno runs recorded\n")
@@ -192,7 +244,7 @@ func printStatus(w io.Writer, s Status) {
 	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "run\tcommand\tstarted\tduration\texit\tdone\n")
 	for _, r := range s.Runs {
-		dur, exit := "running, or killed", "—"
+		dur, exit := r.State, "—"
 		if r.FinishedAt != nil {
 			dur = r.FinishedAt.Sub(r.StartedAt).Round(time.Second).String()
 			exit = fmt.Sprint(*r.ExitCode)

@@ -51,7 +51,8 @@ func TestStatus(t *testing.T) {
 	move(4, pipeline.StateFinal, pipeline.Patch{Outcome: new(pipeline.OutcomeDenied)})
 	move(5, pipeline.StateRejected, pipeline.Patch{Outcome: new(pipeline.OutcomeRejected)})
 	intent := now.Add(-time.Hour)
-	move(6, pipeline.StateOrphan, pipeline.Patch{IntentAt: &intent, ErrorCode: new("possible_orphan_token")})
+	retryAt := intent.Add(17 * time.Minute)
+	move(6, pipeline.StateOrphan, pipeline.Patch{IntentAt: &intent, NotBefore: &retryAt, ErrorCode: new("possible_orphan_token")})
 	move(7, pipeline.StateTokening, pipeline.Patch{IntentAt: &intent})
 	if err := st.MarkExported(ctx, []int64{all[3].ID}, now); err != nil {
 		t.Fatal(err)
@@ -59,7 +60,8 @@ func TestStatus(t *testing.T) {
 	sum, _ := json.Marshal(pipeline.Summary{TokensCreated: 7, Submitted: 6, Rejected: 1, Export: pipeline.ExportReport{Rows: 3}})
 	for i, r := range []pipeline.Run{
 		{ID: "run-a", Job: "st", Command: "run", StartedAt: now.Add(-3 * time.Hour), FinishedAt: now.Add(-3*time.Hour + 90*time.Second), ExitCode: 0, Summary: sum},
-		{ID: "run-b", Job: "st", Command: "run", StartedAt: now.Add(-time.Hour)}, // killed
+		{ID: "run-b", Job: "st", Command: "run", StartedAt: now.Add(-time.Hour)},   // killed: its worker's heartbeat is stale
+		{ID: "run-c", Job: "st", Command: "run", StartedAt: now.Add(-time.Minute)}, // running: its worker heartbeats
 	} {
 		if err := st.StartRun(ctx, r); err != nil {
 			t.Fatal(err)
@@ -68,6 +70,14 @@ func TestStatus(t *testing.T) {
 			if err := st.FinishRun(ctx, r); err != nil {
 				t.Fatal(err)
 			}
+		}
+	}
+	for _, w := range []pipeline.Worker{
+		{ID: "run-b", Job: "st", Name: "w0", Host: "h", PID: 10, Command: "run", RunID: "run-b", StartedAt: now.Add(-time.Hour), HeartbeatAt: now.Add(-50 * time.Minute)},
+		{ID: "run-c", Job: "st", Name: "w1", Host: "h", PID: 11, Command: "run", RunID: "run-c", StartedAt: now.Add(-time.Minute), HeartbeatAt: now},
+	} {
+		if err := st.RegisterWorker(ctx, w); err != nil {
+			t.Fatal(err)
 		}
 	}
 	st.Close()
@@ -85,9 +95,11 @@ func TestStatus(t *testing.T) {
 		"pending    4\n", "tokening   1\n", "submitted  3\n", "final      2\n", "rejected   1\n", "orphan     1\n", "total      12\n",
 		"awaiting export: 2 ", "overdue results: 2 (submitted more than 30m0s ago",
 		"oldest submitted " + old.Format(time.RFC3339),
-		"possible orphan tokens: 1", fmt.Sprintf("  %-6d  %s  %s\n", all[6].ID, all[6].Ref, intent.Format(time.RFC3339)),
-		"run-b  run      " + now.Add(-time.Hour).Format(time.RFC3339) + "  running, or killed  —",
-		"run-a  run      " + now.Add(-3*time.Hour).Format(time.RFC3339) + "  1m30s               0     7 tokens, 6 submitted, 1 rejected, 0 failed, 3 exported",
+		"possible orphan tokens: 1", fmt.Sprintf("  %-6d  %s  %s  %s (due: the next run)\n", all[6].ID, all[6].Ref, intent.Format(time.RFC3339), retryAt.Format(time.RFC3339)),
+		"run-c   w1    h     11   alive", "run-b   w0    h     10   dead",
+		"run-c  run      " + now.Add(-time.Minute).Format(time.RFC3339) + "  running   —",
+		"run-b  run      " + now.Add(-time.Hour).Format(time.RFC3339) + "  killed    —",
+		"run-a  run      " + now.Add(-3*time.Hour).Format(time.RFC3339) + "  1m30s     0     7 tokens, 6 submitted, 1 rejected, 0 failed, 3 exported",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("status output lacks %q:\n%s", want, text)
@@ -109,8 +121,9 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("status -json: %v\n%s", err, out.String())
 	}
 	if s.Job != "st" || s.Total != 12 || s.States["pending"] != 4 || s.Overdue != 2 || s.AwaitingExport != 2 ||
-		len(s.Orphans) != 1 || s.Orphans[0].ID != all[6].ID || len(s.Runs) != 2 || s.Runs[0].ID != "run-b" || s.Runs[0].ExitCode != nil ||
-		s.Runs[1].ExitCode == nil || *s.Runs[1].ExitCode != 0 {
+		len(s.Orphans) != 1 || s.Orphans[0].ID != all[6].ID || s.Orphans[0].RetryAt.Sub(retryAt).Abs() > time.Millisecond || len(s.Runs) != 3 ||
+		s.Runs[0].ID != "run-c" || s.Runs[0].State != "running" || s.Runs[1].ID != "run-b" || s.Runs[1].State != "killed" || s.Runs[1].ExitCode != nil ||
+		s.Runs[2].ExitCode == nil || *s.Runs[2].ExitCode != 0 || s.Runs[2].State != "finished" || len(s.Workers) != 2 || s.Workers[1].State != "dead" {
 		t.Errorf("status -json: %+v", s)
 	}
 

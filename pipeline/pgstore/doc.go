@@ -19,8 +19,11 @@
 //     PostgreSQL and skipped), keeps the Limit lowest ids and sets their
 //     lease_owner, lease_until = Now + Lease and version + 1. A lease expires
 //     at lease_until: any claim at or after that instant may take the record
-//     (the worker that held it died, or is too slow), and the version bump makes
-//     the old holder's next versioned Transition fail with ErrConflict. Clocks:
+//     (the worker that held it is too slow), and the version bump makes
+//     the old holder's next versioned Transition fail with ErrConflict. With
+//     DeadBefore, the lease of a worker that stopped or stopped heartbeating
+//     (the workers table) is free at once: a dead worker's records resume
+//     within WorkerTimeout, whatever the lease. Clocks:
 //     Now comes from the caller, so workers on several machines need clocks
 //     within a small fraction of the lease (NTP); the default lease is minutes.
 //   - Transition is UPDATE … WHERE id = $ AND state = $ [AND version = $]: a

@@ -238,10 +238,14 @@ func (s *Store) Claim(ctx context.Context, req pipeline.ClaimRequest) ([]pipelin
 	owner, until := a.p(req.Owner), a.p(now.Add(req.Lease))
 	var b strings.Builder
 	b.WriteString("WITH ")
+	free := "lease_until IS NULL OR lease_until <= " + nowP
+	if !req.DeadBefore.IsZero() {
+		free += " OR lease_owner IN (SELECT id FROM workers WHERE stopped_at IS NOT NULL OR heartbeat_at < " + a.p(req.DeadBefore.UTC()) + ")"
+	}
 	for i, st := range states {
 		fmt.Fprintf(&b, `c%d AS (SELECT id FROM records WHERE job = %s AND state = %s
-			AND (not_before IS NULL OR not_before <= %s) AND (lease_until IS NULL OR lease_until <= %s)
-			ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED), `, i, job, a.p(st), nowP, nowP, limit)
+			AND (not_before IS NULL OR not_before <= %s) AND (%s)
+			ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED), `, i, job, a.p(st), nowP, free, limit)
 	}
 	b.WriteString("pick AS (SELECT id FROM (")
 	for i := range states {

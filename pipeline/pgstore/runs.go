@@ -70,8 +70,10 @@ func (s *Store) Runs(ctx context.Context, job string, n int) ([]pipeline.Run, er
 func (s *Store) Lock(ctx context.Context, job, name, owner string, now, until time.Time) error {
 	tag, err := s.pool.Exec(ctx, `INSERT INTO locks (job, name, owner, until) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (job, name) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until
-		WHERE locks.owner = EXCLUDED.owner OR locks.until <= $5`,
-		job, name, owner, until.UTC(), now.UTC())
+		WHERE locks.owner = EXCLUDED.owner OR locks.until <= $5
+			OR EXISTS (SELECT 1 FROM workers w WHERE (w.stopped_at IS NOT NULL OR w.heartbeat_at < $6)
+				AND left(locks.owner, length(w.id) + 1) = w.id || '/')`,
+		job, name, owner, until.UTC(), now.UTC(), now.Add(-pipeline.WorkerTimeout).UTC())
 	if err != nil {
 		return fmt.Errorf("pgstore: lock %s of job %s: %w", name, job, err)
 	}

@@ -238,9 +238,13 @@ func (s *Store) Claim(ctx context.Context, req pipeline.ClaimRequest) ([]pipelin
 	nowUS := now.UnixMicro()
 	until := now.Add(req.Lease).UnixMicro()
 
-	sub, subArgs := idsByState(req.Job, states,
-		" AND (not_before IS NULL OR not_before <= ?) AND (lease_until IS NULL OR lease_until <= ?)",
-		[]any{nowUS, nowUS}, req.Limit)
+	cond := " AND (not_before IS NULL OR not_before <= ?) AND (lease_until IS NULL OR lease_until <= ?)"
+	condArgs := []any{nowUS, nowUS}
+	if !req.DeadBefore.IsZero() {
+		cond = " AND (not_before IS NULL OR not_before <= ?) AND (lease_until IS NULL OR lease_until <= ? OR " + deadOwnerCond + ")"
+		condArgs = append(condArgs, req.DeadBefore.UnixMicro())
+	}
+	sub, subArgs := idsByState(req.Job, states, cond, condArgs, req.Limit)
 	query := `UPDATE records SET lease_owner = ?, lease_until = ?, version = version + 1
 		WHERE id IN (` + sub + `) RETURNING ` + recordCols
 	args := append([]any{req.Owner, until}, subArgs...)

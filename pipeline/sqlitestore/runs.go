@@ -76,8 +76,10 @@ func (s *Store) Runs(ctx context.Context, job string, n int) ([]pipeline.Run, er
 func (s *Store) Lock(ctx context.Context, job, name, owner string, now, until time.Time) error {
 	res, err := s.exec(ctx, `INSERT INTO locks (job, name, owner, until) VALUES (?, ?, ?, ?)
 		ON CONFLICT (job, name) DO UPDATE SET owner = excluded.owner, until = excluded.until
-		WHERE locks.owner = excluded.owner OR locks.until <= ?`,
-		job, name, owner, until.UnixMicro(), now.UnixMicro())
+		WHERE locks.owner = excluded.owner OR locks.until <= ?
+			OR EXISTS (SELECT 1 FROM workers w WHERE (w.stopped_at IS NOT NULL OR w.heartbeat_at < ?)
+				AND substr(locks.owner, 1, length(w.id) + 1) = w.id || '/')`,
+		job, name, owner, until.UnixMicro(), now.UnixMicro(), now.Add(-pipeline.WorkerTimeout).UnixMicro())
 	var n int64
 	if err == nil {
 		n, err = res.RowsAffected()

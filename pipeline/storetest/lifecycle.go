@@ -137,15 +137,16 @@ func testIntentsAndOrphans(t *testing.T, s pipeline.Store) {
 		t.Errorf("counts: %d orphans, want 1", n)
 	}
 	// The orphan token expires unused; iDenfy's callback names our
-	// externalRef and a scanRef we never stored: the record adopts it.
+	// externalRef and a scanRef we never stored: the record adopts it and
+	// goes back to pending, to be verified with a new token.
 	expired := pipeline.Result{ScanRef: "SCAN-ORPHAN-1", ExternalRef: r0.Ref, Overall: "EXPIRED", Final: true, Source: "webhook", ReceivedAt: at(16 * time.Minute)}
 	o, _, err := pipeline.ApplyResult(ctx, s, expired, "run-3", at(16*time.Minute))
 	if err != nil || o != pipeline.ResultAdopted {
 		t.Fatalf("expiry callback of the orphan token: %v, %v; want adopted", o, err)
 	}
 	a := mustGet(t, s, r0.ID)
-	if a.State != pipeline.StateFinal || a.ScanRef != "SCAN-ORPHAN-1" || a.Outcome != pipeline.OutcomeExpired {
-		t.Errorf("adopted orphan: %s %q %s", a.State, a.ScanRef, a.Outcome)
+	if a.State != pipeline.StatePending || a.ScanRef != "" || a.Outcome != "" || !a.IntentAt.IsZero() || a.ErrorCode != "orphan_token_expired" || a.Attempts != r0.Attempts {
+		t.Errorf("adopted orphan: %s %q %q intent %v code %q attempts %d; want pending, verified again (attempt kept)", a.State, a.ScanRef, a.Outcome, a.IntentAt, a.ErrorCode, a.Attempts)
 	}
 	// A second callback for another token of the same externalRef is not adopted.
 	o, _, err = pipeline.ApplyResult(ctx, s, pipeline.Result{ScanRef: "SCAN-OTHER", ExternalRef: r0.Ref, Overall: "EXPIRED", Final: true}, "run-3", at(17*time.Minute))

@@ -83,6 +83,11 @@ func Run(t *testing.T, open func(t *testing.T) pipeline.Store) {
 		{"ResultNeverBackwards", testResultNeverBackwards},
 		{"IntentsAndOrphans", testIntentsAndOrphans},
 		{"Locks", testLocks},
+		{"Workers", testWorkers},
+		{"ClaimDeadOwner", testClaimDeadOwner},
+		{"Stats", testStats},
+		{"LockOfDeadWorker", testLockOfDeadWorker},
+		{"Budget", testBudget},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

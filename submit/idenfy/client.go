@@ -370,11 +370,20 @@ func (c *Client) scanRefCall(ctx context.Context, path, scanRef string, out any)
 // 2xx answer, or an error: *APIError for any other answer, a transport
 // error otherwise. idempotent selects the retry policy (see Client).
 func (c *Client) do(ctx context.Context, path string, idempotent bool, body []byte) (int, []byte, error) {
+	beforeSend, _ := ctx.Value(beforeSendKey{}).(func() error)
 	for attempt := 0; ; attempt++ {
 		if c.lim != nil {
 			if err := c.lim.Wait(ctx); err != nil {
 				return 0, nil, newTransportError(path, false, false, ctx.Err() != nil, fmt.Errorf("limiter: %w", err))
 			}
+		}
+		if beforeSend != nil {
+			// Once, after the limiter granted the first attempt and before
+			// anything leaves: the caller records its intent here.
+			if err := beforeSend(); err != nil {
+				return 0, nil, &notSentError{endpoint: path, err: err}
+			}
+			beforeSend = nil
 		}
 		start := time.Now()
 		status, header, resp, sent, err := c.attempt(ctx, path, body)
@@ -426,7 +435,17 @@ func (c *Client) do(ctx context.Context, path string, idempotent bool, body []by
 				return 0, nil, newTransportError(path, false, false, true, err)
 			}
 			continue
+		case ae.ServerError() && !idempotent && path == PathToken && ae.Identifier != "":
+			// iDenfy itself answered with its standard error body: the
+			// request was handled and refused, no token was created. A
+			// failed call, not a lost answer; the caller retries it
+			// through the limiter (a 409 on the retry would mean the first
+			// did create a token after all).
+			log.Warn("idenfy: /token refused with a server error (nothing created), not retried here")
+			return 0, nil, ae
 		case ae.ServerError() && !idempotent:
+			// A gateway's 502/503/504 without iDenfy's body, or a /process
+			// that failed: it may have taken effect.
 			ae.wrapped = append(ae.wrapped, ErrAmbiguous)
 			log.Warn("idenfy: server error on a non-idempotent call, not retried")
 			return 0, nil, ae

@@ -364,33 +364,84 @@ func TestStatusGivesUpAfterMaxRetries(t *testing.T) {
 	}
 }
 
-func TestProcessServerErrorIsNotRetried(t *testing.T) {
-	for _, path := range []string{idenfy.PathProcess, idenfy.PathToken} {
+// A 5xx on a paid call is never retried by the client. On /process it is
+// ambiguous (the upload may have landed). On /token, iDenfy's own standard
+// error body means the call was handled and refused (no token created): a
+// failed call the caller may retry, not a lost answer; a gateway's 5xx
+// without that body stays ambiguous.
+func TestPaidServerErrorIsNotRetried(t *testing.T) {
+	cases := []struct {
+		path, body string
+		status     int
+		ambiguous  bool
+	}{
+		{idenfy.PathProcess, `{"identifier":"INTERNAL_ERROR","message":"Something went wrong"}`, 500, true},
+		{idenfy.PathToken, `{"identifier":"INTERNAL_ERROR","message":"Something went wrong"}`, 500, false},
+		{idenfy.PathToken, `<html>502 Bad Gateway</html>`, 502, true},
+		{idenfy.PathToken, ``, 504, true},
+	}
+	for _, tc := range cases {
 		var n atomic.Int32
 		c := newStub(t, func(w http.ResponseWriter, r *http.Request) {
 			n.Add(1)
 			io.Copy(io.Discard, r.Body)
-			w.WriteHeader(http.StatusInternalServerError)
-			io.WriteString(w, `{"identifier":"INTERNAL_ERROR","message":"Something went wrong"}`)
+			w.WriteHeader(tc.status)
+			io.WriteString(w, tc.body)
 		}, idenfy.Config{})
 		var err error
-		if path == idenfy.PathProcess {
+		if tc.path == idenfy.PathProcess {
 			err = c.Process(context.Background(), idenfy.ProcessRequest{AuthToken: "t", Country: "LT", DocumentType: "PASSPORT", Images: idCardImages(t)})
 		} else {
 			_, err = c.CreateToken(context.Background(), idenfy.TokenRequest{ClientID: "c"})
 		}
 		var ae *idenfy.APIError
-		if !errors.As(err, &ae) || ae.HTTPStatus != 500 || ae.Identifier != "INTERNAL_ERROR" || ae.Endpoint != path {
-			t.Fatalf("%s: err = %v", path, err)
+		if !errors.As(err, &ae) || ae.HTTPStatus != tc.status || ae.Endpoint != tc.path {
+			t.Fatalf("%s %d: err = %v", tc.path, tc.status, err)
 		}
-		if !errors.Is(err, idenfy.ErrAmbiguous) {
-			t.Errorf("%s: a 5xx on a paid call must be ambiguous", path)
+		if got := errors.Is(err, idenfy.ErrAmbiguous); got != tc.ambiguous {
+			t.Errorf("%s %d %q: ambiguous = %v, want %v", tc.path, tc.status, tc.body, got, tc.ambiguous)
+		}
+		if !idenfy.IsRetryable(err) {
+			t.Errorf("%s %d: a server error is retryable (after reconciling, when ambiguous)", tc.path, tc.status)
 		}
 		if n.Load() != 1 {
-			t.Errorf("%s: requests = %d, want 1 (never retried)", path, n.Load())
+			t.Errorf("%s %d: requests = %d, want 1 (never retried by the client)", tc.path, tc.status, n.Load())
 		}
 	}
 }
+
+// WithBeforeSend runs its hook once, after the limiter and before the
+// request leaves; a hook error stops the call with nothing sent.
+func TestBeforeSend(t *testing.T) {
+	var n atomic.Int32
+	var order []string
+	lim := &orderLimiter{order: &order}
+	c := newStub(t, func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		order = append(order, "request")
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(201)
+		io.WriteString(w, `{"scanRef":"s","authToken":"a"}`)
+	}, idenfy.Config{Limiter: lim})
+	ctx := idenfy.WithBeforeSend(context.Background(), func() error { order = append(order, "hook"); return nil })
+	if _, err := c.CreateToken(ctx, idenfy.TokenRequest{ClientID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(order, ","); got != "wait,hook,request" {
+		t.Errorf("order %s, want wait,hook,request", got)
+	}
+	stop := errors.New("intent not stored")
+	ctx = idenfy.WithBeforeSend(context.Background(), func() error { return stop })
+	_, err := c.CreateToken(ctx, idenfy.TokenRequest{ClientID: "c"})
+	if !errors.Is(err, stop) || errors.Is(err, idenfy.ErrAmbiguous) || n.Load() != 1 {
+		t.Errorf("hook error: err %v, requests %d; want the hook's error, not ambiguous, nothing sent", err, n.Load())
+	}
+}
+
+type orderLimiter struct{ order *[]string }
+
+func (l *orderLimiter) Wait(context.Context) error { *l.order = append(*l.order, "wait"); return nil }
+func (l *orderLimiter) Throttled(time.Duration)    {}
 
 // hangUp reads the request body, then closes the connection without answering.
 func hangUp(n *atomic.Int32) http.HandlerFunc {

@@ -111,6 +111,30 @@ func (e *APIError) ServerError() bool {
 	return e.HTTPStatus >= 500 || e.Identifier == IdentifierInternalError
 }
 
+// beforeSendKey carries the hook of WithBeforeSend.
+type beforeSendKey struct{}
+
+// WithBeforeSend returns a context that makes the next call run fn once,
+// after the Limiter granted its first attempt and right before the request
+// leaves. If fn returns an error, nothing is sent and the call returns an
+// error wrapping it (never ErrAmbiguous). The submit stage writes its intent
+// there, so that a kill while a call waits on the limiter leaves nothing
+// ambiguous behind.
+func WithBeforeSend(ctx context.Context, fn func() error) context.Context {
+	return context.WithValue(ctx, beforeSendKey{}, fn)
+}
+
+// notSentError is a call that the WithBeforeSend hook stopped before it left.
+type notSentError struct {
+	endpoint string
+	err      error
+}
+
+func (e *notSentError) Error() string {
+	return "idenfy " + e.endpoint + ": request not sent: " + e.err.Error()
+}
+func (e *notSentError) Unwrap() error { return e.err }
+
 // transportError is a failure to get an HTTP answer at all.
 type transportError struct {
 	endpoint string

@@ -94,6 +94,11 @@ type Options struct {
 	RateLimit  float64
 	RateWindow time.Duration
 	RateBurst  int
+	// RateSliding makes the limit a sliding window instead of a bucket: at
+	// most RateLimit requests in any RateWindow (RateBurst unused), the
+	// strictest reading of "N requests per hour". Retry-After is the time
+	// until the oldest request in the window leaves it.
+	RateSliding bool
 
 	// Fault rates, each a probability in [0, 1] applied independently per
 	// request or per callback; 0 = off. FaultSeed seeds the draws, so a test
@@ -292,6 +297,7 @@ type Server struct {
 	faults    map[string][]Fault
 	bucket    float64
 	bucketAt  time.Time
+	window    []time.Time // RateSliding: accepted requests within the window, oldest first
 	rng       *rand.Rand // fault draws, seeded by Options.FaultSeed
 	stats     Stats
 }
@@ -622,6 +628,20 @@ func (s *Server) allow() (time.Duration, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
+	if s.opts.RateSliding {
+		cut := now.Add(-s.opts.RateWindow)
+		i := 0
+		for i < len(s.window) && !s.window[i].After(cut) {
+			i++
+		}
+		s.window = s.window[i:]
+		if float64(len(s.window)) < s.opts.RateLimit {
+			s.window = append(s.window, now)
+			return 0, true
+		}
+		s.stats.Throttled++
+		return s.window[0].Add(s.opts.RateWindow).Sub(now), false
+	}
 	perSec := s.opts.ratePerSecond()
 	s.bucket = min(float64(s.opts.RateBurst), s.bucket+now.Sub(s.bucketAt).Seconds()*perSec)
 	s.bucketAt = now

@@ -837,3 +837,33 @@ func TestStartAndClose(t *testing.T) {
 		t.Error("the API still answers after Close")
 	}
 }
+
+// RateSliding: at most RateLimit requests in any RateWindow, then 429 with
+// the standard body until the oldest leaves the window.
+func TestSlidingWindowRateLimit(t *testing.T) {
+	srv := idenfytest.New(idenfytest.Options{RateLimit: 5, RateWindow: 500 * time.Millisecond, RateSliding: true})
+	base, err := srv.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c := idenfy.New(idenfy.Config{BaseURL: base, APIKey: idenfytest.DefaultAPIKey, APISecret: idenfytest.DefaultAPISecret, MaxRetries: -1})
+	ctx := context.Background()
+	for i := range 5 {
+		if _, err := c.CreateToken(ctx, idenfy.TokenRequest{ClientID: fmt.Sprintf("c%d", i)}); err != nil {
+			t.Fatalf("request %d within the limit: %v", i, err)
+		}
+	}
+	_, err = c.CreateToken(ctx, idenfy.TokenRequest{ClientID: "c5"})
+	var ae *idenfy.APIError
+	if !errors.As(err, &ae) || ae.HTTPStatus != 429 || ae.Identifier != "TOO_MANY_REQUESTS" {
+		t.Fatalf("sixth request in the window: %v, want 429 TOO_MANY_REQUESTS", err)
+	}
+	time.Sleep(550 * time.Millisecond)
+	if _, err := c.CreateToken(ctx, idenfy.TokenRequest{ClientID: "c6"}); err != nil {
+		t.Errorf("after the window slid: %v", err)
+	}
+	if n := srv.Stats().Throttled; n != 1 {
+		t.Errorf("%d throttled, want 1", n)
+	}
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+
+	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/pipeline/pgstore"
+	"github.com/idbatch/idbatch/submit"
+	"github.com/idbatch/idbatch/submit/idenfy"
+)
+
+// apiLimits are the limiter every API call of a command goes through and,
+// on a shared (PostgreSQL) Store, the account-wide poll budget.
+type apiLimits struct {
+	api   idenfy.Limiter  // for idenfy.Config.Limiter
+	local *submit.Limiter // this process's adaptive limiter (stats, metrics)
+	poll  interface {     // nil: the poller's own poll_max_per_hour bucket
+		Wait(ctx context.Context) error
+	}
+}
+
+// newAPILimits builds the limiter of a command. On a PostgreSQL Store, where
+// N workers share one iDenfy account, every call also draws from one
+// account-wide budget kept in the Store (limits.requests_per_hour in total,
+// however many workers run; shares follow the live workers at once), and
+// the poller from an account-wide poll budget (results.poll_max_per_hour in
+// total). On SQLite (one process) the local limiter is the budget.
+func newAPILimits(cfg Config, st pipeline.Store, log *slog.Logger) apiLimits {
+	local := submit.NewLimiter(cfg.Limits.RequestsPerHour, cfg.Limits.Burst)
+	bs, shared := st.(pipeline.BudgetStore)
+	if _, pg := st.(*pgstore.Store); !pg || !shared {
+		return apiLimits{api: local, local: local}
+	}
+	account := accountKey(cfg)
+	l := apiLimits{local: local, api: &submit.AccountLimiter{Limiter: local, Budget: &submit.SharedBudget{
+		Store: bs, Name: "api:" + account, PerSecond: cfg.Limits.RequestsPerHour / 3600, Burst: float64(max(1, cfg.Limits.Burst)), Log: log,
+	}}}
+	if cfg.Results.PollMaxPerHour > 0 {
+		l.poll = &submit.SharedBudget{Store: bs, Name: "poll:" + account, PerSecond: cfg.Results.PollMaxPerHour / 3600, Burst: 1, Chunk: 1, Log: log}
+	}
+	return l
+}
+
+// accountKey names an iDenfy account without revealing its key: a digest
+// of the API's address and key.
+func accountKey(cfg Config) string {
+	sum := sha256.Sum256([]byte(cfg.Idenfy.BaseURL + "\x00" + cfg.Idenfy.APIKey))
+	return hex.EncodeToString(sum[:8])
+}

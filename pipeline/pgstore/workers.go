@@ -1,0 +1,145 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/idbatch/idbatch/pipeline"
+)
+
+// RegisterWorker inserts or replaces a worker (see pipeline.WorkerRegistry).
+func (s *Store) RegisterWorker(ctx context.Context, w pipeline.Worker) error {
+	if w.ID == "" {
+		return errors.New("pgstore: register worker: ID is required")
+	}
+	if w.StartedAt.IsZero() {
+		w.StartedAt = time.Now()
+	}
+	if w.HeartbeatAt.IsZero() {
+		w.HeartbeatAt = w.StartedAt
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO workers (id, job, name, host, pid, command, run_id, started_at, heartbeat_at, stopped_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (id) DO UPDATE SET job = EXCLUDED.job, name = EXCLUDED.name, host = EXCLUDED.host, pid = EXCLUDED.pid,
+			command = EXCLUDED.command, run_id = EXCLUDED.run_id, started_at = EXCLUDED.started_at,
+			heartbeat_at = EXCLUDED.heartbeat_at, stopped_at = EXCLUDED.stopped_at`,
+		w.ID, w.Job, w.Name, w.Host, w.PID, w.Command, w.RunID, w.StartedAt.UTC(), w.HeartbeatAt.UTC(), ts(w.StoppedAt))
+	if err != nil {
+		return fmt.Errorf("pgstore: register worker %s: %w", w.ID, err)
+	}
+	return nil
+}
+
+// Heartbeat records that worker id is alive at now.
+func (s *Store) Heartbeat(ctx context.Context, id string, now time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE workers SET heartbeat_at = greatest(heartbeat_at, $1) WHERE id = $2`, now.UTC(), id)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = pipeline.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("pgstore: heartbeat of worker %s: %w", id, err)
+	}
+	return nil
+}
+
+// StopWorker marks worker id stopped at at (the first stop wins).
+func (s *Store) StopWorker(ctx context.Context, id string, at time.Time) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE workers SET stopped_at = $1 WHERE id = $2 AND stopped_at IS NULL`, at.UTC(), id); err != nil {
+		return fmt.Errorf("pgstore: stop worker %s: %w", id, err)
+	}
+	return nil
+}
+
+// Workers lists the workers of job ("" = all), most recently started first.
+func (s *Store) Workers(ctx context.Context, job string, n int) ([]pipeline.Worker, error) {
+	limit := any(nil)
+	if n > 0 {
+		limit = n
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, job, name, host, pid, command, run_id, started_at, heartbeat_at, stopped_at
+		FROM workers WHERE $1 = '' OR job = $1 ORDER BY started_at DESC, id LIMIT $2`, job, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: workers: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pipeline.Worker, error) {
+		var w pipeline.Worker
+		var pid int32
+		var stopped *time.Time
+		err := row.Scan(&w.ID, &w.Job, &w.Name, &w.Host, &pid, &w.Command, &w.RunID, &w.StartedAt, &w.HeartbeatAt, &stopped)
+		w.PID, w.StoppedAt = int(pid), fromTS(stopped)
+		w.StartedAt, w.HeartbeatAt = w.StartedAt.UTC(), w.HeartbeatAt.UTC()
+		return w, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: workers: %w", err)
+	}
+	return out, nil
+}
+
+// Stats counts what recovery needs to know about a job (see pipeline.JobStats).
+func (s *Store) Stats(ctx context.Context, q pipeline.StatsQuery) (pipeline.JobStats, error) {
+	counts, err := s.Counts(ctx, q.Job)
+	if err != nil {
+		return pipeline.JobStats{}, err
+	}
+	st := pipeline.JobStats{States: counts}
+	now := orNow(q.Now).UTC()
+	dead := time.Unix(0, 0).UTC()
+	if !q.DeadBefore.IsZero() {
+		dead = q.DeadBefore.UTC()
+	}
+	const held = `(lease_until > $1 AND lease_owner <> $2 AND lease_owner NOT IN
+		(SELECT id FROM workers WHERE stopped_at IS NOT NULL OR heartbeat_at < $3))`
+	var heldUntil, orphFrom, orphAt, parkedUntil *time.Time
+	var nHeld, nOrph, nParked int64
+	err = s.pool.QueryRow(ctx, `SELECT
+		count(*) FILTER (WHERE `+held+`),
+		max(lease_until) FILTER (WHERE `+held+`),
+		count(*) FILTER (WHERE state = 'orphan' AND not_before > $1),
+		min(not_before) FILTER (WHERE state = 'orphan' AND not_before > $1),
+		max(not_before) FILTER (WHERE state = 'orphan' AND not_before > $1),
+		count(*) FILTER (WHERE state IN ('pending', 'tokened') AND not_before > $1),
+		max(not_before) FILTER (WHERE state IN ('pending', 'tokened') AND not_before > $1)
+		FROM records WHERE job = $4 AND state IN ('pending', 'tokening', 'tokened', 'orphan')`,
+		now, q.Owner, dead, q.Job).Scan(&nHeld, &heldUntil, &nOrph, &orphFrom, &orphAt, &nParked, &parkedUntil)
+	if err != nil {
+		return pipeline.JobStats{}, fmt.Errorf("pgstore: stats %s: %w", q.Job, err)
+	}
+	st.Held, st.OrphansWaiting, st.Parked = int(nHeld), int(nOrph), int(nParked)
+	st.HeldUntil, st.OrphansRetryFrom, st.OrphansRetryAt, st.ParkedUntil = fromTS(heldUntil), fromTS(orphFrom), fromTS(orphAt), fromTS(parkedUntil)
+	return st, nil
+}
+
+// TakeBudget takes tokens from an account-wide bucket (see
+// pipeline.BudgetStore), in one transaction on the server's clock, so that
+// workers on machines whose clocks differ share one bucket fairly.
+func (s *Store) TakeBudget(ctx context.Context, name string, n int, perSecond, burst float64, _ time.Time) (int, time.Duration, error) {
+	var got int
+	var wait time.Duration
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var now time.Time
+		if _, err := tx.Exec(ctx, `INSERT INTO budgets (name, tokens, at) VALUES ($1, 0, clock_timestamp()) ON CONFLICT (name) DO NOTHING`, name); err != nil {
+			return err
+		}
+		var level float64
+		var at time.Time
+		if err := tx.QueryRow(ctx, `SELECT tokens, at, clock_timestamp() FROM budgets WHERE name = $1 FOR UPDATE`, name).Scan(&level, &at, &now); err != nil {
+			return err
+		}
+		var next float64
+		got, next, wait = pipeline.RefillBudget(level, at, now, n, perSecond, burst)
+		if now.Before(at) {
+			now = at
+		}
+		_, err := tx.Exec(ctx, `UPDATE budgets SET tokens = $2, at = $3 WHERE name = $1`, name, next, now)
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("pgstore: budget %s: %w", name, err)
+	}
+	return got, wait, nil
+}
