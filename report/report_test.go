@@ -227,3 +227,22 @@ func checkSelfContained(t *testing.T, h string) {
 		t.Errorf("the report loads something from the network: %s", m)
 	}
 }
+
+// A run that did nothing (all records done earlier) still gets a report:
+// no chart, and words instead.
+func TestEmptyRunReport(t *testing.T) {
+	src := &fakeSource{}
+	sum := pipeline.Summary{Job: "j", RunID: "20250304T101500Z-00000000", StartedAt: t0, FinishedAt: t0.Add(time.Second), ExitCode: 0}
+	r, err := ForRun(context.Background(), src, sum, Options{RequestsPerHour: 9000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := r.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	h := b.String()
+	if strings.Contains(h, `<figure class="chart"`) || !strings.Contains(h, "No final result yet") || !strings.Contains(h, "No failed API requests recorded") {
+		t.Errorf("empty run report:\n%s", h)
+	}
+}
