@@ -4,6 +4,7 @@
 # are reused.
 #   - versitygw v1.8.0, a real S3-compatible server (Go module proxy), cached in ~/.cache/idbatch/bin
 #   - DuckDB (npm @duckdb/node-api), the independent Parquet reader, in .ci/duckdb/node_modules
+#   - staticcheck v0.8.2 (2026.2.2, supports Go 1.26; Go module proxy), cached in ~/.cache/idbatch/bin
 #   - chromium (apt-get), headless, for the run report's browser test
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,6 +16,15 @@ if [ ! -x "$cache/bin/versitygw" ]; then
   GOBIN="$cache/bin" GOFLAGS=-buildvcs=false go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 fi
 export IDBATCH_VERSITYGW="$cache/bin/versitygw"
+
+# staticcheck, pinned: a new release can add checks, and CI must not turn red
+# by itself. Reinstalled when the cached one is another version.
+idbatch_staticcheck_version=v0.8.2
+if ! "$cache/bin/staticcheck" -version 2>/dev/null | grep -q "(${idbatch_staticcheck_version#v})"; then
+  echo "setup: installing staticcheck $idbatch_staticcheck_version (first time only)"
+  (cd "$cache" && GOBIN="$cache/bin" GOFLAGS=-buildvcs=false go install "honnef.co/go/tools/cmd/staticcheck@$idbatch_staticcheck_version")
+fi
+export IDBATCH_STATICCHECK="$cache/bin/staticcheck"
 
 # Headless Chromium (Debian package) for the run report's browser test (report/).
 if [ ! -x /usr/bin/chromium ]; then

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/idbatch/idbatch/objstore"
 )
 
 // Compaction defaults.
@@ -178,7 +180,7 @@ func (e *Exporter) compactPartition(ctx context.Context, lk *jobLock, part strin
 		j.Sources = append(j.Sources, s.Rel)
 	}
 	journal := e.compactDir() + "/" + id + ".json"
-	ld, local := e.Dest.(*localDest)
+	ld, local := e.Dest.(*objstore.Local)
 	writeAt := target
 	if local {
 		j.Staging = e.compactDir() + "/" + id + "/" + path.Base(part)
@@ -200,7 +202,7 @@ func (e *Exporter) compactPartition(ctx context.Context, lk *jobLock, part strin
 		if err := lk.check(ctx); err != nil {
 			return "", 0, err // the next Compact discards the staging (journal)
 		}
-		if err := ld.swapPartition(j); err != nil {
+		if err := swapPartition(ld, j); err != nil {
 			return "", 0, err
 		}
 	}
@@ -280,7 +282,7 @@ func (e *Exporter) mergeInto(ctx context.Context, lk *jobLock, rel string, srcs 
 func (e *Exporter) finishCompaction(ctx context.Context, j compactJournal) error {
 	if j.Staging != "" {
 		// Local: after the exchange the staging path holds the old directory.
-		return e.Dest.(*localDest).removeAll(path.Dir(j.Staging))
+		return e.Dest.(*objstore.Local).RemoveAll(path.Dir(j.Staging))
 	}
 	return e.Dest.Delete(ctx, j.Sources...)
 }
@@ -311,7 +313,7 @@ func (e *Exporter) resolveCompactions(ctx context.Context) error {
 			}
 		case errors.Is(err, ErrNotExist): // never visible: discard
 			if j.Staging != "" {
-				if err := e.Dest.(*localDest).removeAll(path.Dir(j.Staging)); err != nil {
+				if err := e.Dest.(*objstore.Local).RemoveAll(path.Dir(j.Staging)); err != nil {
 					return err
 				}
 			}

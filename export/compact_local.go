@@ -1,19 +1,20 @@
 package export
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
+
+	"github.com/idbatch/idbatch/objstore"
 )
 
 // swapPartition fills the staging directory j.Staging with hard links to
 // the files of the partition that are not merged, then exchanges it with
 // the partition directory atomically. Files that appear in the partition
 // while it is being swapped (an export committing) are moved back.
-func (d *localDest) swapPartition(j compactJournal) error {
+func swapPartition(d *objstore.Local, j compactJournal) error {
 	part := d.Location(j.Partition)
 	staging := d.Location(j.Staging)
 	entries, err := os.ReadDir(part)
@@ -37,7 +38,7 @@ func (d *localDest) swapPartition(j compactJournal) error {
 	if err := exchange(staging, part); err != nil {
 		return fmt.Errorf("export: swap %s: %w", j.Partition, err)
 	}
-	syncDir(filepath.Dir(part))
+	objstore.SyncDir(filepath.Dir(part))
 	// A file committed into the old directory between the listing and the
 	// exchange is moved into the new one.
 	moved, err := os.ReadDir(staging)
@@ -53,21 +54,4 @@ func (d *localDest) swapPartition(j compactJournal) error {
 		}
 	}
 	return nil
-}
-
-func (d *localDest) removeAll(rel string) error {
-	if err := checkRel(rel); err != nil {
-		return err
-	}
-	if err := os.RemoveAll(d.Location(rel)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("export: %w", err)
-	}
-	return nil
-}
-
-func syncDir(dir string) {
-	if f, err := os.Open(dir); err == nil {
-		_ = f.Sync()
-		_ = f.Close()
-	}
 }

@@ -14,12 +14,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/idbatch/idbatch/export/exporttest"
+	"github.com/idbatch/idbatch/objstore"
 )
 
 func TestOpenDestination(t *testing.T) {
@@ -212,8 +212,8 @@ func TestS3File(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dest.(*s3Dest).partSize = manager.MinUploadPartSize
-	big := bytes.Repeat([]byte("0123456789abcdef"), int(manager.MinUploadPartSize/16+64)) // two parts: multipart
+	dest.(*objstore.S3).PartSize = objstore.MinPartSize
+	big := bytes.Repeat([]byte("0123456789abcdef"), int(objstore.MinPartSize/16+64)) // two parts: multipart
 
 	t.Run("abort single part", func(t *testing.T) {
 		f, err := dest.Create(t.Context(), "small.parquet")

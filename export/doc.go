@@ -20,6 +20,13 @@
 // testdata/schema.golden holds the schema; `go test ./export -update`
 // refreshes it, and a change to it is a change to a user-facing contract.
 //
+// What a row holds is made safe for every reader (RowFromRecord): every
+// string is valid UTF-8, outcome is always one of the enum (FAILED with
+// error_code unexpected_status otherwise), and raw_result is re-sanitized by
+// idenfy.SanitizeRaw (no pre-signed URL at any depth). The failures CSV is
+// neutralized for spreadsheets (SpreadsheetSafe, the OWASP CSV-injection
+// rule).
+//
 // # Exactly once
 //
 // A file is written under a temporary name (local: .<name>.tmp-<random> in
@@ -59,9 +66,10 @@
 //
 // OpenDestination takes a plain path, file://path or s3://bucket/prefix/.
 // Destination.Create returns a File: an io.Writer with Commit and Abort.
-// The S3 destination streams through an io.Pipe into the SDK's multipart
-// uploader, so a file is never held whole in memory nor written to disk (at
-// most three 16 MiB parts are buffered).
+// Both destinations live in package objstore (Destination is objstore.Dest),
+// which runs one test suite on both. The S3 destination sends a file as a
+// multipart upload, part by part, so a file is never held whole in memory
+// nor written to disk (at most three 16 MiB parts are buffered).
 //
 // # Tests
 //

@@ -252,7 +252,7 @@ func TestExportEveryOutcome(t *testing.T) {
 			"submitted_at": "2025-03-01T10:11:12.345678Z", "result_at": "2025-03-01T10:41:00.000000Z",
 			"aml_status": "NOT_CHECKED", "aml_hits": []any{}, "duplicate_faces": []any{"scan-old-1"}, "duplicate_doc_faces": []any{},
 			"age_estimate": "OVER_25", "client_ip_proxy_risk_level": "LOW", "additional_steps": "VALID",
-			"raw_result": `{"final":true,"platform":"API","scanRef":"scan-approved","status":{"overall":"APPROVED"}}`,
+			"raw_result": `{"final":true,"platform":"API","status":{"overall":"APPROVED"},"scanRef":"scan-approved"}`,
 			"extra":      `{"branch":"LT-01","segment":"retail"}`,
 		})
 		check("c-denied", map[string]any{

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/idbatch/idbatch/pipeline"
 )
@@ -29,8 +30,8 @@ var reasonColumns = []string{"line", "state", "reject_reason", "error_code", "er
 // (client_id ... utility_bill), then the record's unknown manifest columns
 // (extra, by name, sorted), then line (the manifest line, empty when
 // unknown), state, reject_reason, error_code, error_message and scan_ref.
-// Values are written as they are (RFC 4180 quoting), not altered for
-// spreadsheets.
+// Values are RFC 4180-quoted, and neutralized for spreadsheets (see
+// SpreadsheetSafe): compliance staff open this file in Excel.
 func WriteFailuresCSV(w io.Writer, recs []pipeline.Record) error {
 	var f failuresBuf
 	for _, rec := range recs {
@@ -61,11 +62,14 @@ type failureRow struct {
 
 func (f *failuresBuf) len() int { return len(f.rows) }
 
-// encode returns fields CSV-encoded, ending in '\n'; valid until the next
-// call.
+// encode returns fields made SpreadsheetSafe and CSV-encoded, ending in
+// '\n'; valid until the next call. It changes fields in place.
 func (f *failuresBuf) encode(fields []string) []byte {
 	if f.enc == nil {
 		f.enc = csv.NewWriter(&f.scr)
+	}
+	for i, v := range fields {
+		fields[i] = SpreadsheetSafe(v)
 	}
 	f.scr.Reset()
 	_ = f.enc.Write(fields) // a bytes.Buffer does not fail
@@ -107,7 +111,11 @@ func (f *failuresBuf) writeTo(w io.Writer) error {
 	slices.Sort(extra)
 	bw := bufio.NewWriter(w)
 	cw := csv.NewWriter(bw)
-	if err := cw.Write(slices.Concat(manifestColumns, extra, reasonColumns)); err != nil {
+	header := slices.Concat(manifestColumns, extra, reasonColumns)
+	for i, v := range header {
+		header[i] = SpreadsheetSafe(v) // extra names come from the manifest
+	}
+	if err := cw.Write(header); err != nil {
 		return fmt.Errorf("export: failures csv: %w", err)
 	}
 	cw.Flush()
@@ -134,4 +142,21 @@ func (f *failuresBuf) writeTo(w io.Writer) error {
 		return fmt.Errorf("export: failures csv: %w", err)
 	}
 	return nil
+}
+
+// formulaStart holds the first characters that make a spreadsheet (Excel,
+// LibreOffice Calc, Google Sheets) read a cell as a formula or a DDE command:
+// = + - @, tab and carriage return (OWASP, "CSV Injection").
+const formulaStart = "=+-@\t\r"
+
+// SpreadsheetSafe neutralizes a CSV cell for spreadsheets, by the OWASP rule:
+// a value that starts with = + - @, a tab or a carriage return gets a single
+// quote in front ('=HYPERLINK(…) is shown as text, never evaluated). Other
+// values are returned as they are. The quote is part of the value: remove
+// it before loading the file again as a manifest (docs/analysts.md).
+func SpreadsheetSafe(v string) string {
+	if v != "" && strings.IndexByte(formulaStart, v[0]) >= 0 {
+		return "'" + v
+	}
+	return v
 }

@@ -81,7 +81,7 @@ func (e *Exporter) acquireLock(ctx context.Context) (*jobLock, error) {
 			return nil, fmt.Errorf("%w (waited %s): %w", ErrLockWait, wait, err)
 		}
 		if !logged {
-			e.logger().Info("waiting for another export or compaction of the job", "job", e.Job, "lock", err.Error())
+			e.logger().Info("waiting for another export or compaction of the job", pipeline.LogKeyJob, e.Job, "lock", err.Error())
 			logged = true
 		}
 		t := time.NewTimer(min(ttl/4, time.Second, time.Until(deadline)+time.Millisecond))
@@ -111,7 +111,7 @@ func (jl *jobLock) renewLoop(ctx context.Context, log *slog.Logger) {
 			return
 		case <-t.C:
 			if err := jl.renew(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("renewing the job's export lock failed", "job", jl.job, "err", err.Error())
+				log.Warn("renewing the job's export lock failed", pipeline.LogKeyJob, jl.job, pipeline.LogKeyErr, err.Error())
 			}
 		}
 	}
@@ -153,16 +153,16 @@ func (jl *jobLock) release(ctx context.Context) {
 // docs/analysts.md). Called with the job's lock held. Best effort.
 func (e *Exporter) removeStale(ctx context.Context) {
 	d, ok := e.Dest.(interface {
-		removeStale(ctx context.Context, prefix string) (int, error)
+		RemoveStale(ctx context.Context, prefix string) (int, error)
 	})
 	if !ok {
 		return
 	}
-	n, err := d.removeStale(ctx, e.jobDir())
+	n, err := d.RemoveStale(ctx, e.jobDir())
 	if err != nil {
-		e.logger().Warn("removing temporary files of interrupted exports failed", "job", e.Job, "err", err.Error())
+		e.logger().Warn("removing temporary files of interrupted exports failed", pipeline.LogKeyJob, e.Job, pipeline.LogKeyErr, err.Error())
 	} else if n > 0 {
-		e.logger().Info("removed temporary files of interrupted exports", "job", e.Job, "files", n)
+		e.logger().Info("removed temporary files of interrupted exports", pipeline.LogKeyJob, e.Job, "files", n)
 	}
 }
 

@@ -1,18 +1,21 @@
 package export
 
 import (
-	"bytes"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/submit/idenfy"
 )
 
 // Row is one exported record: one row of the Parquet output, with the columns
 // of DESIGN.md ("Parquet output") in that order, then deleted_at.
 //
 // Physical layout (see testdata/schema.golden):
-//   - Strings are UTF8. A string column tagged optional is written as null
+//   - Strings are UTF8 and always valid UTF-8: RowFromRecord replaces each
+//     invalid byte with U+FFFD (one bad byte would make DuckDB refuse the
+//     whole column of the file). A string column tagged optional is written as null
 //     when the Go value is "" (parquet-go writes the zero value of an optional
 //     non-pointer field as null). job, run_id and outcome are required.
 //   - Strings are PLAIN encoded (the Exporter sets PLAIN as the default for
@@ -85,7 +88,8 @@ type Row struct {
 	ClientIPProxyRiskLevel string   `parquet:"client_ip_proxy_risk_level,optional,dict"`
 	AdditionalSteps        string   `parquet:"additional_steps,optional,dict"`
 
-	// RawResult is the result JSON as received (without pre-signed fileUrls).
+	// RawResult is the result JSON as received, sanitized by
+	// idenfy.SanitizeRaw (no pre-signed URL at any depth, valid UTF-8).
 	RawResult string `parquet:"raw_result,optional,plain"`
 	// Extra is the unknown manifest columns as a JSON object.
 	Extra string `parquet:"extra,optional,plain"`
@@ -97,17 +101,26 @@ type Row struct {
 	DeletedAt *int64 `parquet:"deleted_at,timestamp(microsecond:utc)"`
 }
 
+// ErrorUnexpectedStatus is the error_code of a row exported as FAILED because
+// its outcome in the Store, or the overall status of its final result, is
+// not one of the enum (a Store written before results refused such
+// results as final; see package results). overall_status and raw_result
+// keep what iDenfy sent.
+const ErrorUnexpectedStatus = "unexpected_status"
+
 // RowFromRecord maps a record to its exported row. runID is the run that
 // exports it and exportedAt the export time (both written on every row).
 // Unparseable dates and zero times become nulls; the raw result keeps what
-// the columns could not.
+// the columns could not. Every string is made valid UTF-8, and outcome is
+// always one of APPROVED, DENIED, SUSPECTED, EXPIRED, REJECTED, FAILED.
 func RowFromRecord(rec pipeline.Record, runID string, exportedAt time.Time) Row {
+	outcome, unexpected := outcomeOf(rec)
 	row := Row{
 		Job:          rec.Job,
 		RunID:        runID,
 		ClientID:     rec.Input.ClientID,
 		ScanRef:      rec.ScanRef,
-		Outcome:      string(outcomeOf(rec)),
+		Outcome:      string(outcome),
 		RejectReason: rec.RejectReason,
 		ErrorCode:    rec.ErrorCode,
 		ErrorMessage: rec.ErrorMessage,
@@ -166,23 +179,67 @@ func RowFromRecord(rec pipeline.Record, runID string, exportedAt time.Time) Row 
 
 		row.RawResult = rawResult(r.Raw)
 	}
+	if unexpected && row.ErrorCode == "" {
+		row.ErrorCode = ErrorUnexpectedStatus
+	}
+	row.validUTF8()
 	return row
 }
 
 // outcomeOf is the record's outcome, derived from its state and result when
-// the Store holds none (it always should for an end state).
-func outcomeOf(rec pipeline.Record) pipeline.Outcome {
+// the Store holds none (it always should for an end state), and whether it
+// is FAILED only because the Store's outcome or the final result's overall
+// status is outside the enum.
+func outcomeOf(rec pipeline.Record) (o pipeline.Outcome, unexpected bool) {
 	switch {
 	case rec.Outcome != "":
-		return rec.Outcome
+		o = rec.Outcome
 	case rec.State == pipeline.StateRejected:
-		return pipeline.OutcomeRejected
+		o = pipeline.OutcomeRejected
 	case rec.State == pipeline.StateFailed:
-		return pipeline.OutcomeFailed
+		o = pipeline.OutcomeFailed
 	case rec.Result != nil:
-		return rec.Result.Outcome()
+		o = rec.Result.Outcome()
 	}
-	return ""
+	switch o {
+	case pipeline.OutcomeApproved, pipeline.OutcomeDenied, pipeline.OutcomeSuspected,
+		pipeline.OutcomeExpired, pipeline.OutcomeRejected:
+		return o, false
+	case pipeline.OutcomeFailed:
+		// A final record is FAILED only through Result.Outcome's guard.
+		return o, rec.State == pipeline.StateFinal
+	}
+	return pipeline.OutcomeFailed, true
+}
+
+// validUTF8 replaces each invalid byte of every string of the row with
+// U+FFFD. Lists are copied before they are changed (they may be the
+// record's).
+func (r *Row) validUTF8() {
+	for _, p := range []*string{
+		&r.Job, &r.RunID, &r.ClientID, &r.ScanRef, &r.Outcome, &r.OverallStatus,
+		&r.AutoDocument, &r.AutoFace, &r.ManualDocument, &r.ManualFace,
+		&r.DocFirstName, &r.DocLastName, &r.DocNumber, &r.DocPersonalCode, &r.DocType, &r.DocSex,
+		&r.DocNationality, &r.DocIssuingCountry, &r.SelectedCountry, &r.SubmittedCountry, &r.SubmittedDocumentType,
+		&r.RejectReason, &r.ErrorCode, &r.ErrorMessage,
+		&r.SourceFront, &r.SourceBack, &r.SourceFace, &r.FrontSHA256, &r.BackSHA256, &r.FaceSHA256,
+		&r.AMLStatus, &r.AgeEstimate, &r.ClientIPProxyRiskLevel, &r.AdditionalSteps, &r.RawResult, &r.Extra,
+	} {
+		*p = idenfy.ValidUTF8(*p)
+	}
+	for _, p := range []*[]string{
+		&r.FraudTags, &r.MismatchTags, &r.SuspicionReasons, &r.AMLHits, &r.DuplicateFaces, &r.DuplicateDocFaces,
+	} {
+		copied := false
+		for i, s := range *p {
+			if v := idenfy.ValidUTF8(s); v != s {
+				if !copied {
+					*p, copied = slices.Clone(*p), true
+				}
+				(*p)[i] = v
+			}
+		}
+	}
 }
 
 // nonNil turns a nil list into an empty one: a record with a result has
@@ -229,27 +286,18 @@ func extraJSON(extra map[string]string) string {
 	return string(b)
 }
 
-// rawResult is the raw result as text. Raw is stored without the pre-signed
-// fileUrls; if a top-level fileUrls slipped through anyway it is removed here,
-// because those URLs open the customer's document images.
+// rawResult is the raw result as text, sanitized again with
+// idenfy.SanitizeRaw: results stores it sanitized, but a Store written
+// before that may hold invalid UTF-8 or pre-signed URLs below the top level,
+// which open the customer's document images. Text that is not JSON at all
+// (never stored by idbatch) is dropped rather than exported as invalid JSON.
 func rawResult(raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return ""
 	}
-	if !bytes.Contains(raw, []byte(`"fileUrls"`)) {
-		return string(raw)
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return string(raw)
-	}
-	if _, ok := m["fileUrls"]; !ok {
-		return string(raw)
-	}
-	delete(m, "fileUrls")
-	b, err := json.Marshal(m)
+	clean, err := idenfy.SanitizeRaw(raw)
 	if err != nil {
-		return string(raw)
+		return ""
 	}
-	return string(b)
+	return string(clean)
 }

@@ -118,7 +118,7 @@ func TestCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	p := &Preparer{Objects: m.Objects(nil, 0), Options: corpusOptions}
+	p := &Preparer{Objects: m.Objects(nil, ObjectOptions{}), Options: corpusOptions}
 	seenReason := map[string]bool{}
 	seenFile := map[string]bool{}
 	err = m.Read("corpus", func(rec pipeline.Record) error {

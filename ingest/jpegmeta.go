@@ -134,3 +134,44 @@ func stripJPEGMetadata(data []byte) ([]byte, error) {
 	}
 	return nil, errJPEGStructure
 }
+
+// maxJPEGScans bounds the scans of a JPEG that is decoded: each scan of a
+// progressive JPEG walks every block of the image, so a small file of
+// thousands of tiny scans would cost minutes of CPU. Encoders write about
+// ten (libjpeg's default progression).
+const maxJPEGScans = 100
+
+// jpegScans counts the SOS markers of a JPEG, stopping once it passes
+// limit; a structure it cannot follow counts what it saw.
+func jpegScans(data []byte, limit int) int {
+	n := 0
+	for i := 2; i+4 <= len(data) && n <= limit; {
+		if data[i] != 0xff {
+			return n
+		}
+		m := data[i+1]
+		switch {
+		case m == 0xff:
+			i++
+			continue
+		case m == 0xd9:
+			return n
+		case m >= 0xd0 && m <= 0xd7 || m == 0x01:
+			i += 2
+			continue
+		}
+		l := int(binary.BigEndian.Uint16(data[i+2:]))
+		if l < 2 {
+			return n
+		}
+		i += 2 + l
+		if m != 0xda {
+			continue
+		}
+		n++
+		for i+1 < len(data) && !(data[i] == 0xff && data[i+1] != 0 && !(data[i+1] >= 0xd0 && data[i+1] <= 0xd7) && data[i+1] != 0xff) {
+			i++
+		}
+	}
+	return n
+}

@@ -44,9 +44,12 @@ type ListOptions struct {
 //
 // Records have Job, Key (the client id; "#id:<hash>" when unusable), Ref,
 // Line 0, Input (Sources are s3:// URIs or absolute paths) and State pending,
-// or rejected with RejectReason and ErrorMessage: Validate's verdict, or
-// bad_manifest_row when two objects match one side of a client or the
-// objects of a client disagree on {country} / {document_type}.
+// or rejected with RejectReason and ErrorMessage: Validate's verdict,
+// out_of_scope when a key of the client starts with "/" or has a "." or
+// ".." segment, or bad_manifest_row when two objects match one side of a
+// client or the objects of a client disagree on {country} /
+// {document_type}. Fetch the sources with ListOptions.Objects, which stays
+// in the listed bucket or directory.
 //
 // Bad options, listing errors and fn's errors end List with an error.
 func List(ctx context.Context, s3c *s3.Client, opts ListOptions, job string, fn func(pipeline.Record) error) error {
@@ -77,6 +80,45 @@ func List(ctx context.Context, s3c *s3.Client, opts ListOptions, job string, fn 
 		return err
 	}
 	return g.finish()
+}
+
+// Objects returns an Objects that fetches the listed objects: inside the
+// listed bucket (and opt.AllowedBuckets) for an s3:// prefix, inside the
+// listed directory for a local one (opt.LocalRoot does not apply: the
+// listing names its own root).
+func (l ListOptions) Objects(s3c *s3.Client, opt ObjectOptions) (*Objects, error) {
+	o := &Objects{S3: s3c, AllowedBuckets: opt.AllowedBuckets, MaxBytes: opt.MaxBytes}
+	if strings.HasPrefix(l.Prefix, "s3://") {
+		bucket, _, err := ParseS3URI(l.Prefix)
+		if err != nil {
+			return nil, err
+		}
+		o.BaseBucket = bucket
+		return o, nil
+	}
+	dir, err := listRoot(l.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	o.BaseDir, o.LocalRoot = dir, dir
+	return o, nil
+}
+
+// listRoot returns the absolute directory of a local listing prefix.
+func listRoot(prefix string) (string, error) {
+	dir := prefix
+	if strings.HasPrefix(dir, "file://") {
+		p, err := fileURIPath(dir)
+		if err != nil {
+			return "", fmt.Errorf("ingest: list %q: %w", dir, err)
+		}
+		dir = p
+	}
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("ingest: list: %w", err)
+	}
+	return root, nil
 }
 
 func listS3(ctx context.Context, s3c *s3.Client, uri string, g *grouper) error {
@@ -114,16 +156,9 @@ func listS3(ctx context.Context, s3c *s3.Client, uri string, g *grouper) error {
 }
 
 func listDir(ctx context.Context, dir string, g *grouper) error {
-	if strings.HasPrefix(dir, "file://") {
-		p, err := fileURIPath(dir)
-		if err != nil {
-			return fmt.Errorf("ingest: list %q: %w", dir, err)
-		}
-		dir = p
-	}
-	root, err := filepath.Abs(dir)
+	root, err := listRoot(dir)
 	if err != nil {
-		return fmt.Errorf("ingest: list: %w", err)
+		return err
 	}
 	// A walk is not in byte order of whole paths ("a/b" comes before "a-b"),
 	// so collect and sort the relative paths first.
@@ -230,6 +265,7 @@ type group struct {
 	country  string
 	docType  string
 	conflict string
+	scope    string // why an object of the group is refused, or ""
 }
 
 // grouper turns a stream of keys in ascending order into records.
@@ -273,6 +309,11 @@ func (g *grouper) add(rel, ref string) error {
 		}
 		g.byID[id] = grp
 		g.open = append(g.open, grp)
+	}
+	if _, key, err := ParseS3URI(ref); err == nil && grp.scope == "" {
+		// The object is in the listed bucket, but a key with a . or ..
+		// segment may name another object on servers that clean paths.
+		grp.scope = keyProblem(key)
 	}
 	side := pipeline.Side(strings.ToUpper(sub("side")))
 	if _, dup := grp.sources[side]; dup {
@@ -344,6 +385,8 @@ func (g *grouper) record(grp *group) pipeline.Record {
 	rec := pipeline.Record{Job: g.job, Key: key, Ref: pipeline.RefFor(g.job, key), Input: in, State: pipeline.StatePending}
 	var err error
 	switch {
+	case grp.scope != "":
+		err = outOfScope(grp.scope)
 	case len(grp.dupSides) > 0:
 		err = pipeline.Reject(pipeline.RejectBadManifestRow, fmt.Sprintf("several objects for %s", sideColumn(grp.dupSides[0])))
 	case grp.conflict != "":

@@ -5,15 +5,16 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -47,10 +48,25 @@ func FormatOf(name string) (Format, error) {
 	return "", fmt.Errorf("ingest: manifest %q: unknown format %q (want .csv, .jsonl or .ndjson, optionally .gz)", name, ext)
 }
 
-// MaxRowBytes bounds one manifest row. A JSONL line longer than this is a
-// bad_manifest_row; a CSV record longer than this (in practice an unclosed
-// quote swallowing the rest of the file) ends ReadManifest with an error.
+// MaxRowBytes bounds one manifest row. A longer JSONL line, CSV line, or
+// CSV record (in practice an unclosed quote) is a bad_manifest_row.
 const MaxRowBytes = 4 << 20
+
+// Bounds on the columns idbatch does not know, which are kept in
+// Input.Extra and exported: a row over them is a bad_manifest_row (its
+// extra values are then not kept), and a CSV header with more than
+// MaxExtraColumns unknown named columns, or more than MaxColumns columns
+// in all, is an error.
+const (
+	MaxExtraColumns    = 64
+	MaxExtraValueBytes = 1 << 10
+	MaxExtraBytes      = 16 << 10 // names and values of one row
+	MaxColumns         = 1024
+)
+
+// maxBufferedManifest bounds the manifest that ReadManifest holds in memory
+// when its reader can neither seek nor be reopened.
+const maxBufferedManifest = 64 << 20
 
 // Manifest is an opened manifest: a stream and what is needed to resolve the
 // object references in it.
@@ -74,9 +90,14 @@ func (m *Manifest) Read(job string, fn func(pipeline.Record) error) error {
 	return ReadManifest(m.Body, m.Format, job, fn)
 }
 
-// Objects returns an Objects that resolves the manifest's references.
-func (m *Manifest) Objects(s3c *s3.Client, maxBytes int64) *Objects {
-	return &Objects{S3: s3c, BaseBucket: m.BaseBucket, BaseDir: m.BaseDir, MaxBytes: maxBytes}
+// Objects returns an Objects that resolves the manifest's references inside
+// its scope: its bucket (and opt.AllowedBuckets) for an s3:// manifest, its
+// directory (or opt.LocalRoot) for a local one.
+func (m *Manifest) Objects(s3c *s3.Client, opt ObjectOptions) *Objects {
+	return &Objects{
+		S3: s3c, BaseBucket: m.BaseBucket, BaseDir: m.BaseDir,
+		AllowedBuckets: opt.AllowedBuckets, LocalRoot: opt.LocalRoot, MaxBytes: opt.MaxBytes,
+	}
 }
 
 // OpenManifest opens the manifest at uri: "s3://bucket/key" (through s3c),
@@ -109,7 +130,8 @@ func OpenManifest(ctx context.Context, uri string, s3c *s3.Client) (*Manifest, e
 			}
 			return nil, fmt.Errorf("ingest: manifest %q: %w", uri, err)
 		}
-		m.Body, m.BaseBucket = out.Body, bucket
+		m.Body = &s3Body{ctx: ctx, s3c: s3c, bucket: bucket, key: key, etag: aws.ToString(out.ETag), body: out.Body}
+		m.BaseBucket = bucket
 	default:
 		p := uri
 		if strings.HasPrefix(uri, "file://") {
@@ -144,11 +166,83 @@ func OpenManifest(ctx context.Context, uri string, s3c *s3.Client) (*Manifest, e
 
 type gzipBody struct {
 	*gzip.Reader
-	under io.Closer
+	under io.ReadCloser
 }
 
 func (g *gzipBody) Close() error {
 	return errors.Join(g.Reader.Close(), g.under.Close())
+}
+
+func (g *gzipBody) rewind() error {
+	switch u := g.under.(type) {
+	case rewinder:
+		if err := u.rewind(); err != nil {
+			return err
+		}
+	case io.Seeker:
+		if _, err := u.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+	default:
+		return errors.New("ingest: manifest: the stream cannot be read again")
+	}
+	return g.Reader.Reset(g.under)
+}
+
+// s3Body is the body of an s3:// manifest, which ReadManifest reads twice:
+// rewind gets the object again, only if it is still the same (If-Match).
+type s3Body struct {
+	ctx         context.Context
+	s3c         *s3.Client
+	bucket, key string
+	etag        string
+	body        io.ReadCloser
+}
+
+func (b *s3Body) Read(p []byte) (int, error) { return b.body.Read(p) }
+func (b *s3Body) Close() error               { return b.body.Close() }
+
+func (b *s3Body) rewind() error {
+	b.body.Close()
+	in := &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(b.key)}
+	if b.etag != "" {
+		in.IfMatch = aws.String(b.etag)
+	}
+	out, err := b.s3c.GetObject(b.ctx, in)
+	if err != nil {
+		b.body = io.NopCloser(strings.NewReader(""))
+		return s3Error("GetObject (manifest, again)", b.bucket, b.key, err)
+	}
+	b.body = out.Body
+	return nil
+}
+
+// rewinder is a stream that can start again from its beginning.
+type rewinder interface{ rewind() error }
+
+// rewindable returns a function that starts r again where it is now, and
+// the reader to read: r itself, or a copy in memory of one that can neither
+// be rewound nor seek (up to maxBufferedManifest). A longer stream of that
+// kind cannot be read twice: rewind is then nil and the reader gives the
+// buffered start followed by the rest of r.
+func rewindable(r io.Reader) (func() error, io.Reader, error) {
+	switch v := r.(type) {
+	case rewinder:
+		return v.rewind, r, nil
+	case io.Seeker:
+		if off, err := v.Seek(0, io.SeekCurrent); err == nil {
+			return func() error { _, err := v.Seek(off, io.SeekStart); return err }, r, nil
+		}
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxBufferedManifest+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("ingest: manifest: read: %w", err)
+	}
+	if len(b) > maxBufferedManifest {
+		return nil, io.MultiReader(bytes.NewReader(b), r), nil
+	}
+	br := bytes.NewReader(b)
+	return func() error { _, err := br.Seek(0, io.SeekStart); return err }, br, nil
 }
 
 // Manifest columns. Header names match case-insensitively after trimming.
@@ -171,38 +265,167 @@ var knownColumns = map[string]bool{
 }
 
 // ReadManifest streams the rows of a manifest to fn, one pipeline.Record per
-// row, in order, never holding more than one row in memory.
+// row, in order of their lines.
 //
 // CSV needs a header row (a UTF-8 BOM is skipped); JSONL has one object per
 // line, blank lines skipped, values strings (numbers and null are accepted
 // too). Known columns are matched case-insensitively; other columns go to
-// Input.Extra under their name as written. Blank CSV lines are skipped.
+// Input.Extra under their name as written, within MaxExtraColumns,
+// MaxExtraValueBytes and MaxExtraBytes. Blank CSV lines are skipped.
 //
 // Every row yields exactly one Record with Job, Key (the client id, or
-// "#line:N" when it is unusable), Ref, Line (the physical line the row starts
-// on; the CSV header is line 1), Input (see CanonicalInput) and State
-// pending, or State rejected with RejectReason and ErrorMessage ("line N:
-// ...") when the row is bad: unparseable rows are bad_manifest_row, the rest
-// is Validate's verdict.
+// "#line:N" when it is unusable or shared), Ref, Line (the physical line the
+// row starts on; the CSV header is line 1), Input (see CanonicalInput) and
+// State pending, or State rejected with RejectReason and ErrorMessage ("line
+// N: ..."). A row that cannot be parsed is bad_manifest_row: a CSV quoting
+// error costs only the lines it spans (each bad line its own record; see
+// csv.go), a JSONL object with a key twice is bad. Rows that share a client
+// id are all rejected as duplicate_client_id under their "#line:N" keys,
+// none wins. The rest is Validate's verdict. A rejected record keeps what
+// was parsed, cut to the bounds a valid row has.
 //
-// Only a read error, a header that cannot be used (missing, no client_id
-// column, duplicate columns), a CSV record longer than MaxRowBytes, or an
-// error of fn ends ReadManifest with an error; a bad row never does. Errors
-// of fn are returned as they are.
+// Duplicates are found in a first pass over the manifest (8 bytes of memory
+// per row while it runs, and a third pass when there are any), so r is read
+// more than once: a Manifest's Body reopens (an s3:// manifest only if the
+// object is unchanged), a reader that can seek seeks back, and any other
+// reader is held in memory up to 64 MiB; a longer one of that kind is read
+// once, and then the first row of a client id is kept (see readOnce).
+//
+// Only a read error, a header that cannot be used (missing, malformed, no
+// client_id column, duplicate columns, too many columns), or an error of fn
+// ends ReadManifest with an error; a bad row never does. Errors of fn are
+// returned as they are.
 func ReadManifest(r io.Reader, format Format, job string, fn func(pipeline.Record) error) error {
-	switch format {
-	case FormatCSV:
-		return readCSV(r, job, fn)
-	case FormatJSONL:
-		return readJSONL(r, job, fn)
+	if format != FormatCSV && format != FormatJSONL {
+		return fmt.Errorf("ingest: unknown manifest format %q", format)
 	}
-	return fmt.Errorf("ingest: unknown manifest format %q", format)
+	rewind, r, err := rewindable(r)
+	if err != nil {
+		return err
+	}
+	if rewind == nil {
+		return readOnce(r, format, job, fn)
+	}
+	dups, err := duplicateIDs(r, format, rewind)
+	if err != nil {
+		return err
+	}
+	if err := rewind(); err != nil {
+		return fmt.Errorf("ingest: manifest: read again: %w", err)
+	}
+	return scanRows(r, format, func(p parsedRow) error {
+		var dup string
+		if id, ok := p.clientID(); ok && dups[id] != nil {
+			dup = "client_id is also on " + otherLines(dups[id], p.line)
+		}
+		return fn(p.record(job, dup))
+	})
+}
+
+// readOnce reads a manifest that cannot be read twice (a stream longer than
+// 64 MiB that can neither seek nor be reopened): a client id's later rows
+// are rejected as duplicate_client_id, but its first row, already given to
+// fn, is kept. The ids seen are remembered as 64-bit hashes with a random
+// seed (a collision, about n²/2^65 for n rows, would reject a row wrongly).
+func readOnce(r io.Reader, format Format, job string, fn func(pipeline.Record) error) error {
+	seed := maphash.MakeSeed()
+	first := make(map[uint64]int)
+	return scanRows(r, format, func(p parsedRow) error {
+		var dup string
+		if id, ok := p.clientID(); ok {
+			h := maphash.String(seed, id)
+			if l, seen := first[h]; seen {
+				dup = fmt.Sprintf("client_id is also on line %d (kept: the manifest could not be read twice)", l)
+			} else {
+				first[h] = p.line
+			}
+		}
+		return fn(p.record(job, dup))
+	})
+}
+
+// duplicateIDs returns, for every client id on more than one row, the lines
+// of those rows. A first pass collects a 64-bit hash of every usable client
+// id; only when two hashes match does a second pass compare the ids.
+func duplicateIDs(r io.Reader, format Format, rewind func() error) (map[string][]int, error) {
+	seed := maphash.MakeSeed()
+	var hashes []uint64
+	err := scanRows(r, format, func(p parsedRow) error {
+		if id, ok := p.clientID(); ok {
+			hashes = append(hashes, maphash.String(seed, id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(hashes)
+	var cand map[uint64]bool
+	for i := 1; i < len(hashes); i++ {
+		if hashes[i] == hashes[i-1] {
+			if cand == nil {
+				cand = make(map[uint64]bool)
+			}
+			cand[hashes[i]] = true
+		}
+	}
+	hashes = nil
+	if len(cand) == 0 {
+		return nil, nil
+	}
+	if err := rewind(); err != nil {
+		return nil, fmt.Errorf("ingest: manifest: read again: %w", err)
+	}
+	lines := make(map[string][]int)
+	err = scanRows(r, format, func(p parsedRow) error {
+		if id, ok := p.clientID(); ok && cand[maphash.String(seed, id)] {
+			lines[id] = append(lines[id], p.line)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for id, l := range lines {
+		if len(l) < 2 {
+			delete(lines, id)
+		}
+	}
+	return lines, nil
+}
+
+// parsedRow is one row of a manifest before validation: a row, or the
+// reason (msg) it could not be parsed.
+type parsedRow struct {
+	line int
+	rw   row
+	msg  string
+}
+
+// clientID returns the client id of a parsed row, if it is usable (it is
+// then the row's Key, unless shared).
+func (p parsedRow) clientID() (string, bool) {
+	if p.msg != "" {
+		return "", false
+	}
+	id := strings.TrimSpace(p.rw.fields[colClientID])
+	return id, clientIDProblem(id) == ""
+}
+
+// scanRows parses the rows of a manifest, calling fn for each.
+func scanRows(r io.Reader, format Format, fn func(parsedRow) error) error {
+	if format == FormatCSV {
+		return scanCSV(r, fn)
+	}
+	return scanJSONL(r, fn)
 }
 
 // row is one parsed manifest row before validation.
 type row struct {
 	fields map[string]string // known columns
 	extra  map[string]string
+	nExtra int    // bytes of extra names and values
+	over   string // why the extra columns are over the bounds, or ""
 }
 
 func (rw row) input() pipeline.Input {
@@ -222,30 +445,95 @@ func (rw row) input() pipeline.Input {
 		},
 	}
 	in = CanonicalInput(in)
-	if len(rw.extra) > 0 {
+	if len(rw.extra) > 0 && rw.over == "" {
 		in.Extra = rw.extra
 	}
 	return in
 }
 
-// lineKey is the key of a row without a usable client id.
+// setExtra keeps an unknown column's value, within the bounds.
+func (rw *row) setExtra(k, v string) {
+	if rw.over != "" {
+		return
+	}
+	switch {
+	case len(rw.extra) >= MaxExtraColumns:
+		rw.over = fmt.Sprintf("more than %d columns that are not idbatch's", MaxExtraColumns)
+	case len(v) > MaxExtraValueBytes:
+		rw.over = fmt.Sprintf("extra column %s: value longer than %d bytes", quoteShort(k), MaxExtraValueBytes)
+	case rw.nExtra+len(k)+len(v) > MaxExtraBytes:
+		rw.over = fmt.Sprintf("extra columns longer than %d bytes in all", MaxExtraBytes)
+	}
+	if rw.over != "" {
+		rw.extra = nil
+		return
+	}
+	if rw.extra == nil {
+		rw.extra = make(map[string]string)
+	}
+	rw.extra[k] = v
+	rw.nExtra += len(k) + len(v)
+}
+
+// lineKey is the key of a row without a usable client id of its own.
 func lineKey(line int) string { return "#line:" + strconv.Itoa(line) }
 
-// recordFor builds the record of a parsed row.
-func recordFor(job string, line int, in pipeline.Input) pipeline.Record {
-	key := in.ClientID
-	if clientIDProblem(key) != "" {
-		key = lineKey(line)
+// record builds the record of a parsed row; dup, when not "", says which
+// other rows have its client id.
+func (p parsedRow) record(job string, dup string) pipeline.Record {
+	if p.msg != "" {
+		return badRow(job, p.line, p.msg)
 	}
-	rec := pipeline.Record{Job: job, Key: key, Ref: pipeline.RefFor(job, key), Line: line, Input: in, State: pipeline.StatePending}
-	if err := Validate(in); err != nil {
+	in := p.rw.input()
+	key := in.ClientID
+	var err error
+	if dup != "" {
+		err = pipeline.Reject(pipeline.RejectDuplicateClientID, dup)
+		key = lineKey(p.line)
+	} else if clientIDProblem(key) != "" {
+		key = lineKey(p.line)
+	}
+	if err == nil && p.rw.over != "" {
+		err = pipeline.Reject(pipeline.RejectBadManifestRow, p.rw.over)
+	}
+	if err == nil {
+		err = Validate(in)
+	}
+	rec := pipeline.Record{Job: job, Key: key, Ref: pipeline.RefFor(job, key), Line: p.line, Input: in, State: pipeline.StatePending}
+	if err != nil {
 		var re *pipeline.RejectError
 		errors.As(err, &re)
 		rec.State = pipeline.StateRejected
 		rec.RejectReason = re.Code
-		rec.ErrorMessage = fmt.Sprintf("line %d: %s", line, re.Detail)
+		rec.ErrorMessage = fmt.Sprintf("line %d: %s", p.line, re.Detail)
+		rec.Input = clipInput(in)
 	}
 	return rec
+}
+
+// otherLines names the lines of a duplicate client id other than this one.
+func otherLines(lines []int, this int) string {
+	var b strings.Builder
+	n := 0
+	for _, l := range lines {
+		if l == this {
+			continue
+		}
+		if n == 5 {
+			fmt.Fprintf(&b, " and %d more", len(lines)-1-n)
+			break
+		}
+		if n > 0 {
+			b.WriteString(", ")
+		} else if len(lines) > 2 {
+			b.WriteString("lines ")
+		} else {
+			b.WriteString("line ")
+		}
+		b.WriteString(strconv.Itoa(l))
+		n++
+	}
+	return b.String()
 }
 
 // badRow is the record of a row that could not be parsed.
@@ -258,23 +546,6 @@ func badRow(job string, line int, msg string) pipeline.Record {
 	}
 }
 
-var errRowTooLong = errors.New("row too long")
-
-// budgetReader fails once more than max bytes are read since the last reset.
-type budgetReader struct {
-	r      io.Reader
-	n, max int
-}
-
-func (b *budgetReader) Read(p []byte) (int, error) {
-	if b.n > b.max {
-		return 0, errRowTooLong
-	}
-	n, err := b.r.Read(p)
-	b.n += n
-	return n, err
-}
-
 // skipBOM returns a reader of r without a leading UTF-8 byte order mark.
 func skipBOM(r io.Reader) *bufio.Reader {
 	br := bufio.NewReaderSize(r, 64<<10)
@@ -284,55 +555,36 @@ func skipBOM(r io.Reader) *bufio.Reader {
 	return br
 }
 
-func readCSV(r io.Reader, job string, fn func(pipeline.Record) error) error {
-	budget := &budgetReader{r: skipBOM(r), max: MaxRowBytes}
-	cr := csv.NewReader(budget)
-	cr.FieldsPerRecord = -1
-	cr.LazyQuotes = false
-	cr.ReuseRecord = true
-
-	header, err := cr.Read()
-	switch {
-	case err == io.EOF:
-		return errors.New("ingest: manifest: empty CSV, no header row")
-	case errors.Is(err, errRowTooLong):
-		return fmt.Errorf("ingest: manifest header: longer than %d bytes", MaxRowBytes)
-	case err != nil:
-		return fmt.Errorf("ingest: manifest header: %w", err)
+func scanCSV(r io.Reader, fn func(parsedRow) error) error {
+	cr := newCSVReader(r)
+	header, err := cr.header()
+	if err != nil {
+		return err
 	}
 	names, err := csvHeader(header)
 	if err != nil {
 		return err
 	}
-	lastLine := 1
 	for {
-		budget.n = 0
-		fields, err := cr.Read()
+		rec, err := cr.read()
 		if err == io.EOF {
 			return nil
 		}
-		var rec pipeline.Record
-		var pe *csv.ParseError
+		if err != nil {
+			return fmt.Errorf("ingest: manifest: read: %w", err)
+		}
+		p := parsedRow{line: rec.line}
 		switch {
-		case errors.As(err, &pe):
-			lastLine = pe.StartLine
-			rec = badRow(job, pe.StartLine, "malformed CSV: "+pe.Err.Error())
-		case errors.Is(err, errRowTooLong):
-			return fmt.Errorf("ingest: manifest: record after line %d is longer than %d bytes (unclosed quote?)", lastLine, MaxRowBytes)
-		case err != nil:
-			return fmt.Errorf("ingest: manifest: read after line %d: %w", lastLine, err)
+		case rec.bad != "":
+			p.msg = rec.bad
+		case len(rec.fields) == 1 && len(names) > 1 && strings.TrimSpace(rec.fields[0]) == "":
+			continue // a blank line with spaces
+		case len(rec.fields) != len(names):
+			cr.reject(rec)
+			p.msg = fmt.Sprintf("%d fields, header has %d", len(rec.fields), len(names))
 		default:
-			line, _ := cr.FieldPos(0)
-			lastLine = line
-			if len(fields) == 1 && len(names) > 1 && strings.TrimSpace(fields[0]) == "" {
-				continue // a blank line with spaces
-			}
-			if len(fields) != len(names) {
-				rec = badRow(job, line, fmt.Sprintf("%d fields, header has %d", len(fields), len(names)))
-				break
-			}
 			rw := row{fields: make(map[string]string, len(knownColumns))}
-			for i, v := range fields {
+			for i, v := range rec.fields {
 				switch n := names[i]; {
 				case knownColumns[n]:
 					rw.fields[n] = v
@@ -344,34 +596,33 @@ func readCSV(r io.Reader, job string, fn func(pipeline.Record) error) error {
 					rw.setExtra(n, v)
 				}
 			}
-			rec = recordFor(job, line, rw.input())
+			p.rw = rw
 		}
-		if err := fn(rec); err != nil {
+		if err := fn(p); err != nil {
 			return err
 		}
 	}
 }
 
-func (rw *row) setExtra(k, v string) {
-	if rw.extra == nil {
-		rw.extra = make(map[string]string)
-	}
-	rw.extra[k] = v
-}
-
 // csvHeader maps header cells to column names: known columns lower-cased,
 // others as written (trimmed), empty cells "".
 func csvHeader(header []string) ([]string, error) {
+	if len(header) > MaxColumns {
+		return nil, fmt.Errorf("ingest: manifest header: %d columns, at most %d are read", len(header), MaxColumns)
+	}
 	names := make([]string, len(header))
 	seen := make(map[string]bool, len(header))
+	unknown := 0
 	for i, h := range header {
 		n := strings.TrimSpace(h)
 		if l := strings.ToLower(n); knownColumns[l] {
 			n = l
+		} else if n != "" {
+			unknown++
 		}
 		if n != "" {
 			if seen[n] {
-				return nil, fmt.Errorf("ingest: manifest header: column %q appears twice", n)
+				return nil, fmt.Errorf("ingest: manifest header: column %s appears twice", quoteShort(n))
 			}
 			seen[n] = true
 		}
@@ -380,10 +631,13 @@ func csvHeader(header []string) ([]string, error) {
 	if !seen[colClientID] {
 		return nil, fmt.Errorf("ingest: manifest header: no %s column", colClientID)
 	}
+	if unknown > MaxExtraColumns {
+		return nil, fmt.Errorf("ingest: manifest header: %d columns that are not idbatch's, at most %d are kept (as extra)", unknown, MaxExtraColumns)
+	}
 	return names, nil
 }
 
-func readJSONL(r io.Reader, job string, fn func(pipeline.Record) error) error {
+func scanJSONL(r io.Reader, fn func(parsedRow) error) error {
 	br := skipBOM(r)
 	var buf []byte
 	for line := 1; ; line++ {
@@ -395,24 +649,19 @@ func readJSONL(r io.Reader, job string, fn func(pipeline.Record) error) error {
 		if len(b) == 0 && !tooLong && err == io.EOF {
 			return nil
 		}
-		var rec pipeline.Record
+		p := parsedRow{line: line}
 		switch {
 		case tooLong:
-			rec = badRow(job, line, fmt.Sprintf("line longer than %d bytes", MaxRowBytes))
+			p.msg = fmt.Sprintf("line longer than %d bytes", MaxRowBytes)
 		case len(bytes.TrimSpace(b)) == 0:
 			if err == io.EOF {
 				return nil
 			}
 			continue
 		default:
-			rw, msg := jsonRow(b)
-			if msg != "" {
-				rec = badRow(job, line, msg)
-			} else {
-				rec = recordFor(job, line, rw.input())
-			}
+			p.rw, p.msg = jsonRow(b)
 		}
-		if err := fn(rec); err != nil {
+		if err := fn(p); err != nil {
 			return err
 		}
 		if err == io.EOF {
@@ -446,25 +695,45 @@ func readLine(br *bufio.Reader, buf []byte, max int) (line []byte, tooLong bool,
 	}
 }
 
-// jsonRow parses one JSONL line; msg says why it is not a row.
+// jsonRow parses one JSONL line; msg says why it is not a row. A key that
+// appears twice (known columns in any case) makes the line bad: encoding/json
+// would silently keep the last value.
 func jsonRow(b []byte) (row, string) {
 	b = bytes.TrimSpace(b)
 	if b[0] != '{' {
 		return row{}, "invalid JSON: not an object"
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(b, &obj); err != nil {
+	if !json.Valid(b) {
+		var v any
+		err := json.Unmarshal(b, &v)
+		if err == nil {
+			err = errors.New("not valid")
+		}
 		return row{}, "invalid JSON: " + strings.TrimPrefix(err.Error(), "json: ")
 	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if _, err := dec.Token(); err != nil { // {
+		return row{}, "invalid JSON: " + err.Error()
+	}
 	rw := row{fields: make(map[string]string, len(knownColumns))}
-	seen := make(map[string]bool, len(obj))
-	for k, raw := range obj {
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return row{}, "invalid JSON: " + err.Error()
+		}
+		k, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return row{}, "invalid JSON: " + err.Error()
+		}
 		name := strings.TrimSpace(k)
 		if l := strings.ToLower(name); knownColumns[l] {
 			name = l
 		}
 		if seen[name] {
-			return row{}, fmt.Sprintf("key %q appears twice", name)
+			return row{}, fmt.Sprintf("duplicate key %s", quoteShort(name))
 		}
 		seen[name] = true
 		v, ok := jsonScalar(raw)
@@ -479,6 +748,9 @@ func jsonRow(b []byte) (row, string) {
 			v = string(raw) // keep nested JSON of unknown keys as its text
 		}
 		rw.setExtra(name, v)
+		if rw.over != "" {
+			return rw, "" // the row is rejected for it; the rest is not read
+		}
 	}
 	return rw, ""
 }

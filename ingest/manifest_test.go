@@ -77,7 +77,7 @@ func TestReadManifestCSV(t *testing.T) {
 	long := strings.Repeat("x", 101)
 	data := csvHeaderRow +
 		// line 2-3: quoted fields with a comma, a quote and a newline; lower-case codes
-		`c1,"Doe, ""JJ"" Jane",Smith,1990-01-31,lt,id_card,c1/front.jpg,c1/back.jpg,c1/face.jpg,,"gold` + "\n" + `tier"` + "\n" +
+		`c1,"Jane-Marie O'Doe",Smith,1990-01-31,lt,id_card,c1/front.jpg,c1/back.jpg,c1/face.jpg,,"gold, ""vip""` + "\n" + `tier"` + "\n" +
 		"c2,,,,DE,passport,c2/front.jpg,,c2/face.jpg,c2/bill.pdf,\n" + // 4: passport needs no back
 		",Jane,Doe,,LT,ID_CARD,f,b,x,,\n" + // 5: empty client id
 		long + ",,,,LT,ID_CARD,f,b,x,,\n" + // 6: too long
@@ -127,10 +127,10 @@ func TestReadManifestCSV(t *testing.T) {
 
 	c1 := recs[0].Input
 	wantIn := pipeline.Input{
-		ClientID: "c1", FirstName: `Doe, "JJ" Jane`, LastName: "Smith", DateOfBirth: "1990-01-31",
+		ClientID: "c1", FirstName: "Jane-Marie O'Doe", LastName: "Smith", DateOfBirth: "1990-01-31",
 		Country: "LT", DocumentType: "ID_CARD",
 		Sources: map[pipeline.Side]string{pipeline.SideFront: "c1/front.jpg", pipeline.SideBack: "c1/back.jpg", pipeline.SideFace: "c1/face.jpg"},
-		Extra:   map[string]string{"Segment": "gold\ntier"},
+		Extra:   map[string]string{"Segment": "gold, \"vip\"\ntier"},
 	}
 	if c1.Hash() != wantIn.Hash() {
 		t.Errorf("c1 input\n got %+v\nwant %+v", c1, wantIn)
@@ -223,12 +223,14 @@ func TestReadManifestErrors(t *testing.T) {
 			t.Errorf("%s: err %v after %d records, want stop after 1", format, err, n)
 		}
 	}
-	// An unclosed quote would swallow the whole file: it ends with an error
-	// once the record passes MaxRowBytes, instead of growing without bound.
+	// An unclosed quote on a line longer than MaxRowBytes: that line is a
+	// bad row, the next one survives, nothing grows without bound.
 	big := "client_id,front\nc1,\"" + strings.Repeat("a", MaxRowBytes+64<<10) + "\nc2,f\n"
-	err := ReadManifest(strings.NewReader(big), FormatCSV, "j", func(pipeline.Record) error { return nil })
-	if err == nil || !strings.Contains(err.Error(), "longer than") {
-		t.Errorf("unclosed quote: %v", err)
+	var recs []pipeline.Record
+	err := ReadManifest(strings.NewReader(big), FormatCSV, "j", func(r pipeline.Record) error { recs = append(recs, r); return nil })
+	if err != nil || len(recs) != 2 || recs[0].Line != 2 || !strings.Contains(recs[0].ErrorMessage, "longer than") ||
+		recs[1].Key != "c2" || recs[1].Line != 3 {
+		t.Errorf("unclosed quote on a long line: %v %+v", err, recs)
 	}
 	if err := ReadManifest(strings.NewReader(""), "xml", "j", nil); err == nil {
 		t.Error("unknown format: no error")
@@ -258,7 +260,7 @@ func TestReadManifestJSONL(t *testing.T) {
 		{line: 5, key: "#line:5", reason: pipeline.RejectBadManifestRow, msg: "not an object"},
 		{line: 6, key: "#line:6", reason: pipeline.RejectBadManifestRow, msg: "invalid JSON"},
 		{line: 7, key: "#line:7", reason: pipeline.RejectBadManifestRow, msg: "client_id is not a string"},
-		{line: 8, key: "#line:8", reason: pipeline.RejectBadManifestRow, msg: "twice"},
+		{line: 8, key: "#line:8", reason: pipeline.RejectBadManifestRow, msg: "duplicate key"},
 		{line: 9, key: "c9", reason: pipeline.RejectMissingRequiredSide},
 		{line: 11, key: "#line:11", reason: pipeline.RejectBadClientID},
 		{line: 12, key: "c12"},
@@ -334,7 +336,7 @@ func TestOpenManifest(t *testing.T) {
 			if m.Format != FormatCSV || m.BaseDir != dir || m.BaseBucket != "" {
 				t.Errorf("%s: %+v", uri, m)
 			}
-			if o := m.Objects(nil, 10); o.BaseDir != dir || o.MaxBytes != 10 {
+			if o := m.Objects(nil, ObjectOptions{MaxBytes: 10, AllowedBuckets: []string{"b"}}); o.BaseDir != dir || o.MaxBytes != 10 || o.AllowedBuckets[0] != "b" {
 				t.Errorf("objects %+v", o)
 			}
 			if keys := readKeys(t, m); len(keys) != 1 || keys[0] != "c1" {

@@ -82,7 +82,8 @@ const downscaleStep = 0.8
 //   - too_large_pixels: more than MaxPixels, decided from the header before
 //     any pixel is decoded (decompression bombs cost nothing);
 //   - too_small: shorter side below MinSide;
-//   - corrupt_image: a header or pixel data that does not decode;
+//   - corrupt_image: a header or pixel data that does not decode, or a
+//     JPEG of more than 100 scans (a CPU bomb: every scan walks the image);
 //   - cannot_fit_size_limit: no quality or scale down to MinSide fits
 //     MaxImageBytes.
 func Normalize(data []byte, opt NormalizeOptions) ([]byte, error) {
@@ -113,6 +114,10 @@ func Normalize(data []byte, opt NormalizeOptions) ([]byte, error) {
 
 	orientation := 1
 	if format == "jpeg" {
+		if n := jpegScans(data, maxJPEGScans); n > maxJPEGScans {
+			return nil, pipeline.Reject(pipeline.RejectCorruptImage,
+				fmt.Sprintf("jpeg with more than %d scans", maxJPEGScans))
+		}
 		orientation = exifOrientation(data)
 	}
 	// A JPEG that is already within every limit and upright goes through

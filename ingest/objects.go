@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,24 +20,77 @@ import (
 	"github.com/idbatch/idbatch/pipeline"
 )
 
-// DefaultMaxObjectBytes bounds an object fetched when Objects.MaxBytes is 0.
-const DefaultMaxObjectBytes int64 = 64 << 20
+// DefaultMaxObjectBytes bounds an object fetched when Objects.MaxBytes is
+// not positive.
+const DefaultMaxObjectBytes int64 = 50 << 20
 
-// Objects fetches the bytes of the objects that manifest cells name. It is
-// safe for concurrent use; its fields must not change once it is in use.
+// MaxObjectBytesLimit is the largest Objects.MaxBytes that
+// ObjectOptions.Validate accepts: a fetched object is held in memory whole.
+const MaxObjectBytesLimit int64 = 1 << 30
+
+// ObjectOptions are the settings of Objects that come from the
+// configuration; Manifest.Objects and ListOptions.Objects add the scope of
+// the source. Call Validate when the configuration is loaded.
+type ObjectOptions struct {
+	// MaxBytes is source.s3.max_object_bytes: see Objects.MaxBytes.
+	MaxBytes int64
+	// AllowedBuckets is source.allowed_buckets: see Objects.AllowedBuckets.
+	AllowedBuckets []string
+	// LocalRoot is source.local_root: see Objects.LocalRoot.
+	LocalRoot string
+}
+
+// Validate reports the first bad option, naming it as the configuration
+// does: max_object_bytes must be in 1..MaxObjectBytesLimit (a non-positive
+// value is an error, never "no limit"), allowed_buckets must be bare bucket
+// names, and local_root, when set, must be an existing directory.
+func (o ObjectOptions) Validate() error {
+	if o.MaxBytes <= 0 || o.MaxBytes > MaxObjectBytesLimit {
+		return fmt.Errorf("max_object_bytes: %d is not in 1..%d", o.MaxBytes, MaxObjectBytesLimit)
+	}
+	for _, b := range o.AllowedBuckets {
+		if b == "" || strings.ContainsAny(b, "/\\ ") || strings.Contains(b, ":") {
+			return fmt.Errorf("allowed_buckets: %q is not a bucket name (give names, not s3:// URIs)", b)
+		}
+	}
+	if o.LocalRoot != "" {
+		fi, err := os.Stat(o.LocalRoot)
+		if err != nil {
+			return fmt.Errorf("local_root: %w", err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("local_root: %q is not a directory", o.LocalRoot)
+		}
+	}
+	return nil
+}
+
+// Objects fetches the bytes of the objects that manifest cells name, inside
+// the scope of the manifest (see Get). It is safe for concurrent use; its
+// fields must not change once it is in use.
 type Objects struct {
 	// S3 is the client for s3:// references and keys relative to BaseBucket;
 	// nil when only local files are used.
 	S3 *s3.Client
-	// BaseBucket is the bucket of the manifest: a reference that is neither
-	// an s3:// nor a file:// URI is a key in it when BaseBucket is set.
+	// BaseBucket is the bucket of an s3:// manifest (or listing): a
+	// reference that is not an s3:// URI is a key in it, and s3:// URIs
+	// may name it. An Objects with a BaseBucket never reads a local file.
 	BaseBucket string
-	// BaseDir is the directory of a local manifest: relative local paths are
-	// resolved against it (against the working directory when empty).
+	// AllowedBuckets are further buckets that s3:// references may name
+	// (source.allowed_buckets); any other bucket is out_of_scope.
+	AllowedBuckets []string
+	// BaseDir is the directory of a local manifest: relative references are
+	// resolved against it, and must stay inside it (or inside LocalRoot).
 	BaseDir string
-	// MaxBytes refuses larger objects before downloading them (from the
-	// object's Content-Length or file size). 0 means DefaultMaxObjectBytes;
-	// negative means no limit.
+	// LocalRoot, when set, is the directory local references must stay
+	// inside instead of BaseDir (source.local_root); absolute paths and
+	// file:// URIs are then accepted when they lie inside it. Ignored when
+	// BaseBucket is set.
+	LocalRoot string
+	// MaxBytes refuses larger objects (cannot_fit_size_limit): before the
+	// download from the object's Content-Length or file size, and while
+	// reading. Zero or negative means DefaultMaxObjectBytes; there is no
+	// "unlimited".
 	MaxBytes int64
 	// MaxConcurrent bounds the GETs (and local reads) in flight at once
 	// across all callers; 0 means DefaultMaxConcurrentGets.
@@ -69,20 +123,32 @@ func (o *Objects) acquire(ctx context.Context) error {
 
 func (o *Objects) release() { <-o.slots }
 
-// Get returns the bytes of the object that ref names:
+// Get returns the bytes of the object that ref names, which must lie inside
+// the scope of the manifest:
 //
-//   - "s3://bucket/key" (key taken literally, no percent-decoding);
-//   - "file:///abs/path" or "file://localhost/abs/path" (taken literally);
-//   - a key in BaseBucket, when BaseBucket is set;
-//   - otherwise a local path, relative to BaseDir unless absolute.
+//   - with a BaseBucket (an s3:// manifest or listing): "s3://bucket/key"
+//     naming BaseBucket or one of AllowedBuckets, or a key in BaseBucket;
+//     never a local file;
+//   - otherwise (a local manifest): "s3://bucket/key" naming one of
+//     AllowedBuckets, or a path relative to BaseDir that stays inside
+//     BaseDir (LocalRoot when set); absolute paths and file:// URIs only
+//     when LocalRoot is set and they lie inside it. Local files are opened
+//     through an os.Root on that directory, so no symlink leads out of it.
 //
-// Errors that are the input's fault are *pipeline.RejectError: a missing
+// Keys are taken literally (no percent-decoding), but a key that starts
+// with "/" or has a "." or ".." segment is refused.
+//
+// Errors that are the input's fault are *pipeline.RejectError: a reference
+// outside the scope is out_of_scope; a local path that is not a regular file
+// (directory, FIFO, device, socket) is not_a_regular_file, decided on the
+// opened descriptor (opened non-blocking, so a FIFO never blocks); a missing
 // object or file (or an archived S3 object) is missing_object, zero bytes is
 // empty_object, more than MaxBytes is cannot_fit_size_limit, and a reference
 // that cannot be parsed is missing_object. Any other error (403, 5xx,
-// network, a missing bucket, permissions of a local file, a cancelled ctx)
-// is an infrastructure error that may succeed when retried. No error text
-// contains the object key or path: keys often hold client ids.
+// network, a missing bucket, permissions of a local file, a cancelled ctx,
+// which also stops a read in progress) is an infrastructure error that may
+// succeed when retried. No error text contains the object key or path: keys
+// often hold client ids.
 func (o *Objects) Get(ctx context.Context, ref string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -98,38 +164,101 @@ func (o *Objects) Get(ctx context.Context, ref string) ([]byte, error) {
 	if loc.bucket != "" {
 		return o.getS3(ctx, loc.bucket, loc.key)
 	}
-	return o.getFile(loc.path)
+	return o.getFile(ctx, loc.root, loc.rel)
 }
 
 type location struct {
 	bucket, key string // S3 object
-	path        string // local file
+	root, rel   string // local file: rel inside the directory root
+}
+
+func outOfScope(detail string) error { return pipeline.Reject(pipeline.RejectOutOfScope, detail) }
+
+// keyProblem says why an object key is refused, or "".
+func keyProblem(key string) string {
+	if strings.HasPrefix(key, "/") {
+		return "object key starts with /"
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		if seg == "." || seg == ".." {
+			return "object key has a . or .. segment"
+		}
+	}
+	return ""
+}
+
+func (o *Objects) bucketAllowed(b string) bool {
+	return b == o.BaseBucket && b != "" || slices.Contains(o.AllowedBuckets, b)
 }
 
 func (o *Objects) resolve(ref string) (location, error) {
 	switch {
 	case ref == "":
 		return location{}, pipeline.Reject(pipeline.RejectMissingObject, "empty object reference")
+	case strings.IndexByte(ref, 0) >= 0:
+		return location{}, pipeline.Reject(pipeline.RejectMissingObject, "object reference with a NUL byte")
 	case strings.HasPrefix(ref, "s3://"):
 		b, k, err := ParseS3URI(ref)
 		if err != nil || k == "" {
 			return location{}, pipeline.Reject(pipeline.RejectMissingObject, "s3 URI without bucket or key")
 		}
-		return location{bucket: b, key: k}, nil
-	case strings.HasPrefix(ref, "file://"):
-		p, err := fileURIPath(ref)
-		if err != nil {
-			return location{}, pipeline.Reject(pipeline.RejectMissingObject, err.Error())
+		if !o.bucketAllowed(b) {
+			return location{}, outOfScope(fmt.Sprintf("bucket %s is neither the manifest's nor in allowed_buckets", quoteShort(b)))
 		}
-		return location{path: p}, nil
+		if p := keyProblem(k); p != "" {
+			return location{}, outOfScope(p)
+		}
+		return location{bucket: b, key: k}, nil
 	case o.BaseBucket != "":
+		if strings.HasPrefix(ref, "file:") {
+			return location{}, outOfScope("an s3:// manifest cannot name local files")
+		}
+		if p := keyProblem(ref); p != "" {
+			return location{}, outOfScope(p)
+		}
 		return location{bucket: o.BaseBucket, key: ref}, nil
 	}
-	p := ref
-	if !filepath.IsAbs(p) && o.BaseDir != "" {
-		p = filepath.Join(o.BaseDir, p)
+	root := o.LocalRoot
+	if root == "" {
+		root = o.BaseDir
 	}
-	return location{path: p}, nil
+	if root == "" {
+		return location{}, outOfScope("a local reference without a local manifest or local_root")
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return location{}, &redactedError{msg: "ingest: local root: " + err.Error(), err: err}
+	}
+	p := ref
+	switch {
+	case strings.HasPrefix(ref, "file:"):
+		if o.LocalRoot == "" {
+			return location{}, outOfScope("file:// references need local_root")
+		}
+		if p, err = fileURIPath(ref); err != nil {
+			return location{}, pipeline.Reject(pipeline.RejectMissingObject, err.Error())
+		}
+	case filepath.IsAbs(ref) || filepath.VolumeName(ref) != "":
+		if o.LocalRoot == "" {
+			return location{}, outOfScope("absolute paths need local_root")
+		}
+	default:
+		base := root
+		if o.BaseDir != "" {
+			if base, err = filepath.Abs(o.BaseDir); err != nil {
+				return location{}, &redactedError{msg: "ingest: local base directory: " + err.Error(), err: err}
+			}
+		}
+		p = filepath.Join(base, ref)
+	}
+	rel, err := filepath.Rel(root, filepath.Clean(p))
+	if err != nil || !filepath.IsLocal(rel) {
+		if o.LocalRoot != "" {
+			return location{}, outOfScope("path outside local_root")
+		}
+		return location{}, outOfScope("path outside the manifest's directory")
+	}
+	return location{root: root, rel: rel}, nil
 }
 
 // fileURIPath returns the local path of a file:// URI, taken literally.
@@ -143,11 +272,8 @@ func fileURIPath(uri string) (string, error) {
 }
 
 func (o *Objects) maxBytes() int64 {
-	switch {
-	case o.MaxBytes == 0:
+	if o.MaxBytes <= 0 {
 		return DefaultMaxObjectBytes
-	case o.MaxBytes < 0:
-		return -1
 	}
 	return o.MaxBytes
 }
@@ -177,7 +303,7 @@ func (o *Objects) getS3(ctx context.Context, bucket, key string) ([]byte, error)
 	if out.ContentLength != nil {
 		size = *out.ContentLength
 	}
-	if limit >= 0 && size > limit {
+	if size > limit {
 		return nil, tooLarge(size, limit)
 	}
 	data, err := readLimited(out.Body, size, limit)
@@ -190,8 +316,16 @@ func (o *Objects) getS3(ctx context.Context, bucket, key string) ([]byte, error)
 	return data, nil
 }
 
-func (o *Objects) getFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+func (o *Objects) getFile(ctx context.Context, root, rel string) ([]byte, error) {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fileError(err)
+	}
+	defer r.Close()
+	// O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
+	// The mode is checked on the opened descriptor, so nothing can swap the
+	// file between the check and the read.
+	f, err := r.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fileError(err)
 	}
@@ -200,25 +334,51 @@ func (o *Objects) getFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fileError(err)
 	}
-	if fi.IsDir() {
-		return nil, pipeline.Reject(pipeline.RejectMissingObject, "path is a directory")
+	if !fi.Mode().IsRegular() {
+		return nil, pipeline.Reject(pipeline.RejectNotRegularFile, "path is a "+fileKind(fi.Mode()))
 	}
 	limit := o.maxBytes()
-	size := int64(-1)
-	if fi.Mode().IsRegular() {
-		size = fi.Size()
-	}
-	if limit >= 0 && size > limit {
+	if size := fi.Size(); size > limit {
 		return nil, tooLarge(size, limit)
 	}
-	data, err := readLimited(f, size, limit)
+	data, err := readLimited(ctxReader{ctx, f}, fi.Size(), limit)
 	if err != nil {
-		if pipeline.RejectCode(err) != "" {
+		if pipeline.RejectCode(err) != "" || ctx.Err() != nil {
 			return nil, err
 		}
 		return nil, fileError(err)
 	}
 	return data, nil
+}
+
+// fileKind names a file mode that is not a regular file.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	}
+	return "special file"
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p[:min(len(p), 1<<20)])
 }
 
 // fileError turns a local file error into a reject (missing) or an
@@ -230,28 +390,33 @@ func fileError(err error) error {
 	msg := err.Error()
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
+		// os.Root's error for a symlink or .. that leads out of the root
+		// is not exported; its text is stable.
+		if pe.Err.Error() == "path escapes from parent" {
+			return outOfScope("path leads outside the manifest's directory (symlink)")
+		}
 		msg = pe.Op + ": " + pe.Err.Error()
 	}
 	return &redactedError{msg: "ingest: local object: " + msg, err: err}
 }
 
-// readLimited reads r to its end, refusing more than limit bytes (limit < 0:
-// no limit) and zero bytes. size is the announced size, or -1.
+// readLimited reads r to its end, refusing more than limit bytes (limit > 0)
+// and zero bytes. size is the announced size, or -1.
 func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
 	if size == 0 {
 		return nil, pipeline.Reject(pipeline.RejectEmptyObject, "object is empty")
 	}
 	var buf bytes.Buffer
-	if size > 0 {
+	if limit <= 0 {
+		limit = DefaultMaxObjectBytes
+	}
+	if size > 0 && size <= limit {
 		buf.Grow(int(size) + 1)
 	}
-	if limit >= 0 {
-		r = io.LimitReader(r, limit+1)
-	}
-	if _, err := buf.ReadFrom(r); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
 		return nil, err
 	}
-	if limit >= 0 && int64(buf.Len()) > limit {
+	if int64(buf.Len()) > limit {
 		return nil, pipeline.Reject(pipeline.RejectCannotFitSizeLimit,
 			fmt.Sprintf("object is more than the %d bytes allowed", limit))
 	}

@@ -87,7 +87,7 @@ func TestObjectsGetS3(t *testing.T) {
 		}
 		return false
 	}
-	o := &Objects{S3: f.client, BaseBucket: "bkt", MaxBytes: 1000}
+	o := &Objects{S3: f.client, BaseBucket: "bkt", AllowedBuckets: []string{"other", "no-such-bucket"}, MaxBytes: 1000}
 
 	for _, ref := range []string{"s3://bkt/customers/client-42/front.jpg", "customers/client-42/front.jpg", "odd key/ü+ä?.jpg"} {
 		got, err := o.Get(ctx, ref)
@@ -139,20 +139,20 @@ func TestObjectsGetS3(t *testing.T) {
 	// A network error (server gone) neither.
 	dead := newFakeS3(t)
 	dead.server.Close()
-	_, err = (&Objects{S3: dead.client}).Get(ctx, "s3://bkt/customers/client-42/front.jpg")
+	_, err = (&Objects{S3: dead.client, BaseBucket: "bkt"}).Get(ctx, "s3://bkt/customers/client-42/front.jpg")
 	if err == nil || pipeline.RejectCode(err) != "" || strings.Contains(err.Error(), "client-42") {
 		t.Errorf("dead server: %v", err)
 	}
 
-	// No limit, and the default limit.
-	if _, err := (&Objects{S3: f.client, MaxBytes: -1}).Get(ctx, "s3://bkt/big.jpg"); err != nil {
-		t.Errorf("no limit: %v", err)
+	// A non-positive limit is the default limit, never "no limit".
+	if _, err := (&Objects{S3: f.client, BaseBucket: "bkt", MaxBytes: -1}).Get(ctx, "s3://bkt/big.jpg"); err != nil {
+		t.Errorf("limit -1: %v", err)
 	}
-	if _, err := (&Objects{S3: f.client}).Get(ctx, "s3://bkt/big.jpg"); err != nil {
+	if _, err := (&Objects{S3: f.client, BaseBucket: "bkt"}).Get(ctx, "s3://bkt/big.jpg"); err != nil {
 		t.Errorf("default limit: %v", err)
 	}
 	// No client configured.
-	if _, err := (&Objects{}).Get(ctx, "s3://bkt/big.jpg"); err == nil || pipeline.RejectCode(err) != "" {
+	if _, err := (&Objects{BaseBucket: "bkt"}).Get(ctx, "s3://bkt/big.jpg"); err == nil || pipeline.RejectCode(err) != "" {
 		t.Errorf("no client: %v", err)
 	}
 	// Cancelled context: not a reject.
@@ -177,11 +177,11 @@ func TestObjectsGetS3LimitWithoutContentLength(t *testing.T) {
 		}
 		return true
 	}
-	_, err := (&Objects{S3: f.client, MaxBytes: 1000}).Get(context.Background(), "s3://bkt/k")
+	_, err := (&Objects{S3: f.client, BaseBucket: "bkt", MaxBytes: 1000}).Get(context.Background(), "s3://bkt/k")
 	if code := pipeline.RejectCode(err); code != pipeline.RejectCannotFitSizeLimit {
 		t.Errorf("got %v", err)
 	}
-	got, err := (&Objects{S3: f.client, MaxBytes: 5000}).Get(context.Background(), "s3://bkt/k")
+	got, err := (&Objects{S3: f.client, BaseBucket: "bkt", MaxBytes: 5000}).Get(context.Background(), "s3://bkt/k")
 	if err != nil || len(got) != 5000 {
 		t.Errorf("got %d bytes, %v", len(got), err)
 	}
@@ -204,17 +204,27 @@ func TestObjectsGetLocal(t *testing.T) {
 	abs := filepath.Join(dir, "c1", "front.jpg")
 
 	o := &Objects{BaseDir: dir, MaxBytes: 100}
+	if got, err := o.Get(ctx, "c1/front.jpg"); err != nil || string(got) != "front" {
+		t.Errorf("relative: %q %v", got, err)
+	}
+	// Absolute paths and file:// URIs need a local root, and then lie in it.
+	rooted := &Objects{BaseDir: dir, LocalRoot: dir, MaxBytes: 100}
 	for _, ref := range []string{"c1/front.jpg", abs, "file://" + abs, "file://localhost" + abs} {
-		got, err := o.Get(ctx, ref)
+		got, err := rooted.Get(ctx, ref)
 		if err != nil || string(got) != "front" {
 			t.Errorf("%s: %q %v", ref, got, err)
 		}
 	}
+	if _, err := rooted.Get(ctx, "file://relative/x.jpg"); pipeline.RejectCode(err) != pipeline.RejectMissingObject {
+		t.Errorf("relative file URI: %v", err)
+	}
 	for ref, code := range map[string]string{
 		"c1/back.jpg":           pipeline.RejectMissingObject,
 		"c1/front.jpg/x":        pipeline.RejectMissingObject, // a file as a directory
-		"c1":                    pipeline.RejectMissingObject, // a directory
-		"file://relative/x.jpg": pipeline.RejectMissingObject,
+		"c1":                    pipeline.RejectNotRegularFile,
+		abs:                     pipeline.RejectOutOfScope,
+		"file://" + abs:         pipeline.RejectOutOfScope,
+		"file://relative/x.jpg": pipeline.RejectOutOfScope,
 		"empty.jpg":             pipeline.RejectEmptyObject,
 		"big.jpg":               pipeline.RejectCannotFitSizeLimit,
 	} {
@@ -231,7 +241,7 @@ func TestObjectsGetLocal(t *testing.T) {
 	if os.Geteuid() != 0 {
 		p := filepath.Join(dir, "locked.jpg")
 		must(os.WriteFile(p, []byte("x"), 0o000))
-		_, err := o.Get(ctx, p)
+		_, err := o.Get(ctx, "locked.jpg")
 		if err == nil || pipeline.RejectCode(err) != "" || strings.Contains(err.Error(), dir) {
 			t.Errorf("unreadable: %v", err)
 		}

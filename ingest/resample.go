@@ -26,19 +26,6 @@ type kernel struct {
 	at      func(x float64) float64
 }
 
-// catmullRom is the cubic (B=0, C=1/2) filter: two thirds of Lanczos-3's
-// taps, about 0.6 dB lower luma PSNR against a Lanczos reference.
-var catmullRom = kernel{support: 2, at: func(x float64) float64 {
-	x = math.Abs(x)
-	switch {
-	case x < 1:
-		return (1.5*x-2.5)*x*x + 1
-	case x < 2:
-		return ((-0.5*x+2.5)*x-4)*x + 2
-	}
-	return 0
-}}
-
 // lanczos3 is the windowed sinc with three lobes (the quality reference).
 var lanczos3 = kernel{support: 3, at: func(x float64) float64 {
 	x = math.Abs(x)

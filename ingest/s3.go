@@ -7,75 +7,26 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+
+	"github.com/idbatch/idbatch/objstore"
 )
 
 // DefaultRegion is used when neither S3Config.Region nor the environment
 // (AWS_REGION, shared config) names a region.
-const DefaultRegion = "us-east-1"
+const DefaultRegion = objstore.DefaultRegion
 
-// S3Config says how to reach an S3 or S3-compatible object store.
-type S3Config struct {
-	// Endpoint is the base URL of an S3-compatible server (MinIO, Ceph, R2,
-	// a test server); empty means AWS.
-	Endpoint string
-	// Region; empty means the region of the default config chain
-	// (AWS_REGION, ~/.aws/config), else DefaultRegion.
-	Region string
-	// PathStyle addresses buckets as http://host/bucket/key instead of
-	// http://bucket.host/key; most S3-compatible servers need it.
-	PathStyle bool
-	// AccessKeyID and SecretAccessKey are optional static credentials (with
-	// an optional SessionToken). When both are empty the default credential
-	// chain is used (environment, shared files, web identity, IMDS).
-	AccessKeyID     string
-	SecretAccessKey string
-	SessionToken    string
-}
+// S3Config says how to reach an S3 or S3-compatible object store; see
+// objstore.Config.
+type S3Config = objstore.Config
 
-// NewS3Client builds an S3 client from cfg. Checksums are computed and
-// validated only when an operation requires them, which S3-compatible servers
-// need. It makes no request.
+// NewS3Client builds an S3 client from cfg with objstore.NewClient: an
+// explicit retryer (bounded attempts and backoff, no retry quota), and
+// checksums computed and validated only when an operation requires them,
+// which S3-compatible servers need. It makes no request.
 func NewS3Client(ctx context.Context, cfg S3Config) (*s3.Client, error) {
-	opts := []func(*config.LoadOptions) error{
-		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
-		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
-	}
-	if cfg.Region != "" {
-		opts = append(opts, config.WithRegion(cfg.Region))
-	}
-	if cfg.AccessKeyID != "" || cfg.SecretAccessKey != "" {
-		if cfg.AccessKeyID == "" || cfg.SecretAccessKey == "" {
-			return nil, errors.New("ingest: s3: static credentials need both an access key id and a secret access key")
-		}
-		opts = append(opts, config.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)))
-	}
-	if cfg.Endpoint != "" {
-		u, err := url.Parse(cfg.Endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("ingest: s3: endpoint %q is not an http(s) URL", cfg.Endpoint)
-		}
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("ingest: s3: load aws config: %w", err)
-	}
-	if awsCfg.Region == "" {
-		awsCfg.Region = DefaultRegion
-	}
-	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		o.UsePathStyle = cfg.PathStyle
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-	}), nil
+	return objstore.NewClient(ctx, cfg)
 }
 
 // ParseS3URI splits "s3://bucket/key" into bucket and key. The key is taken
@@ -93,17 +44,8 @@ func ParseS3URI(uri string) (bucket, key string, err error) {
 }
 
 // isS3NotFound reports whether err says that the object (not the bucket) does
-// not exist.
-func isS3NotFound(err error) bool {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "NoSuchKey", "NotFound":
-			return true
-		}
-	}
-	return false
-}
+// not exist: objstore's one rule.
+func isS3NotFound(err error) bool { return objstore.IsNotFound(err) }
 
 // s3ErrorCode returns the API error code of err, or "".
 func s3ErrorCode(err error) string {

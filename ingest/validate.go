@@ -4,12 +4,24 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/idbatch/idbatch/pipeline"
 )
 
 // MaxClientIDLen is iDenfy's limit on clientId.
 const MaxClientIDLen = 100
+
+// MaxNameLen is iDenfy's limit on firstName and lastName, in characters.
+const MaxNameLen = 100
+
+// MaxRefBytes bounds an image reference (an S3 key is at most 1024 bytes).
+const MaxRefBytes = 2048
+
+// nameForbidden are the characters iDenfy refuses in firstName and
+// lastName (idenfy-api.md, section 2.1), besides digits.
+const nameForbidden = "~!@#$%^*()_+={}[]|:;\",<>/?"
 
 // DocumentTypes lists the document types Direct Processing accepts.
 var DocumentTypes = []string{"ID_CARD", "PASSPORT", "DRIVER_LICENSE", "RESIDENCE_PERMIT"}
@@ -116,11 +128,16 @@ func CanonicalInput(in pipeline.Input) pipeline.Input {
 }
 
 // Validate checks an input (as CanonicalInput leaves it) for everything
-// /process needs that can be checked without fetching an image. It returns a
-// *pipeline.RejectError, checking in this order: client_id (bad_client_id),
-// country (bad_country), document_type (bad_document_type), date_of_birth
-// (bad_manifest_row), required sides (missing_required_side). The detail
-// never contains the value of a personal field.
+// /token and /process need that can be checked without fetching an image.
+// It returns a *pipeline.RejectError, checking in this order: client_id
+// (bad_client_id), country (bad_country), document_type
+// (bad_document_type), first_name and last_name (bad_manifest_row: when
+// given, 1-100 characters, no digit, no control character, none of
+// ~!@#$%^*()_+={}[]|:;",<>/? as iDenfy requires), date_of_birth
+// (bad_manifest_row: when given, YYYY-MM-DD, a real date from 1900 on and
+// not in the future), image references (bad_manifest_row: at most
+// MaxRefBytes), required sides (missing_required_side). The detail names
+// the column and never contains the value of a personal field.
 func Validate(in pipeline.Input) error {
 	if p := clientIDProblem(in.ClientID); p != "" {
 		return pipeline.Reject(pipeline.RejectBadClientID, p)
@@ -139,8 +156,20 @@ func Validate(in pipeline.Input) error {
 		return pipeline.Reject(pipeline.RejectBadDocumentType,
 			fmt.Sprintf("document_type %s is not one of %s", quoteShort(in.DocumentType), strings.Join(DocumentTypes, ", ")))
 	}
+	if p := nameProblem(colFirstName, in.FirstName); p != "" {
+		return pipeline.Reject(pipeline.RejectBadManifestRow, p)
+	}
+	if p := nameProblem(colLastName, in.LastName); p != "" {
+		return pipeline.Reject(pipeline.RejectBadManifestRow, p)
+	}
 	if in.DateOfBirth != "" && !validDate(in.DateOfBirth) {
 		return pipeline.Reject(pipeline.RejectBadManifestRow, "date_of_birth is not a valid YYYY-MM-DD date")
+	}
+	for _, side := range pipeline.Sides {
+		if len(in.Sources[side]) > MaxRefBytes {
+			return pipeline.Reject(pipeline.RejectBadManifestRow,
+				fmt.Sprintf("%s is longer than %d bytes", sideColumn(side), MaxRefBytes))
+		}
 	}
 	var missing []string
 	for _, side := range RequiredSides(in.DocumentType) {
@@ -155,12 +184,72 @@ func Validate(in pipeline.Input) error {
 	return nil
 }
 
+// nameProblem says why a first or last name is refused, or "" (an empty
+// name is not sent).
+func nameProblem(col, v string) string {
+	if v == "" {
+		return ""
+	}
+	if !utf8.ValidString(v) {
+		return col + " is not valid UTF-8"
+	}
+	if utf8.RuneCountInString(v) > MaxNameLen {
+		return fmt.Sprintf("%s is longer than %d characters", col, MaxNameLen)
+	}
+	for _, r := range v {
+		switch {
+		case unicode.IsDigit(r):
+			return col + " has a digit"
+		case unicode.IsControl(r):
+			return col + " has a control character"
+		case strings.ContainsRune(nameForbidden, r):
+			return col + " has a character iDenfy refuses (one of " + nameForbidden + ")"
+		}
+	}
+	return ""
+}
+
+// validDate reports whether s is a date of birth: YYYY-MM-DD in ASCII
+// digits, a real calendar date, from 1900 on, not after today (UTC, a day
+// of slack for time zones).
 func validDate(s string) bool {
-	if len(s) != len("2006-01-02") {
+	if len(s) != len("2006-01-02") || s[4] != '-' || s[7] != '-' {
 		return false
 	}
-	_, err := time.Parse("2006-01-02", s)
-	return err == nil
+	for i := 0; i < len(s); i++ {
+		if i != 4 && i != 7 && (s[i] < '0' || s[i] > '9') {
+			return false
+		}
+	}
+	d, err := time.Parse("2006-01-02", s)
+	return err == nil && d.Year() >= 1900 && !d.After(time.Now().UTC().AddDate(0, 0, 1))
+}
+
+// clipInput bounds what a rejected row stores: every field cut to the
+// bounds a valid row has (a row is bad also when a value is far too long),
+// so a rejected record is no larger than an accepted one.
+func clipInput(in pipeline.Input) pipeline.Input {
+	in.ClientID = clip(in.ClientID, MaxClientIDLen)
+	in.FirstName = clip(in.FirstName, 4*MaxNameLen)
+	in.LastName = clip(in.LastName, 4*MaxNameLen)
+	in.DateOfBirth = clip(in.DateOfBirth, 32)
+	in.Country = clip(in.Country, 32)
+	in.DocumentType = clip(in.DocumentType, 32)
+	for side, ref := range in.Sources {
+		in.Sources[side] = clip(ref, MaxRefBytes)
+	}
+	return in
+}
+
+// clip cuts s to at most n bytes, at a UTF-8 boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // quoteShort quotes s for a message, cut to a few characters.

@@ -86,6 +86,9 @@ const (
 	RejectBadDocumentType     = "bad_document_type"
 	RejectBadClientID         = "bad_client_id"
 	RejectBadManifestRow      = "bad_manifest_row"
+	RejectOutOfScope          = "out_of_scope"        // an image reference outside the manifest's bucket or directory
+	RejectNotRegularFile      = "not_a_regular_file"  // a local image reference names a directory, FIFO, device...
+	RejectDuplicateClientID   = "duplicate_client_id" // several manifest rows share the client id: none is verified
 )
 
 // RejectError is a permanent, input-caused refusal of a record with a stable code.
@@ -233,7 +236,12 @@ func (r *Result) Rank() int {
 	}
 }
 
-// Outcome maps a final result to the exported outcome.
+// Outcome maps a final result to the exported outcome: APPROVED, DENIED and
+// SUSPECTED as they are; EXPIRED for EXPIRED, EXPIRED-DELETED and DELETED;
+// FAILED for any other overall status (REVIEWING, ACTIVE, ARCHIVED, empty,
+// unknown), so that an outcome is always one of the enum. results never
+// makes such a result final (see its package documentation); FAILED is the
+// guard for any other producer.
 func (r *Result) Outcome() Outcome {
 	switch r.Overall {
 	case "APPROVED":
@@ -245,6 +253,6 @@ func (r *Result) Outcome() Outcome {
 	case "EXPIRED", "EXPIRED-DELETED", "DELETED":
 		return OutcomeExpired
 	default:
-		return Outcome(r.Overall)
+		return OutcomeFailed
 	}
 }

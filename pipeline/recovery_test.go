@@ -105,3 +105,22 @@ func mustMove(t *testing.T, st pipeline.Store, rec pipeline.Record, to pipeline.
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// An ACTIVE result (the token is unused) never makes a tokened record
+// submitted: the upload did not land.
+func TestActiveResultDoesNotSubmit(t *testing.T) {
+	st := openStore(t, 1)
+	ctx := context.Background()
+	recs, _ := st.List(ctx, pipeline.ListQuery{Job: "j"})
+	scan := "scan-active"
+	mustMove(t, st, recs[0], pipeline.StateTokened, pipeline.Patch{ScanRef: &scan})
+	for _, final := range []bool{false, true} {
+		out, _, err := pipeline.ApplyResult(ctx, st, pipeline.Result{ScanRef: scan, Overall: "ACTIVE", Final: final, Source: "poll"}, "r", time.Now())
+		if err != nil || out != pipeline.ResultIgnored {
+			t.Errorf("ACTIVE (final %v): %v %v, want ignored", final, out, err)
+		}
+	}
+	if got, _ := st.Get(ctx, recs[0].ID); got.State != pipeline.StateTokened {
+		t.Errorf("record %s after ACTIVE results, want tokened", got.State)
+	}
+}

@@ -104,6 +104,11 @@ func ApplyResult(ctx context.Context, st resultStore, res Result, runID string, 
 			}
 			return ResultAdopted, rec, nil
 		}
+		if res.Overall == "ACTIVE" && (rec.State == StateTokening || rec.State == StateTokened || rec.State == StateOrphan) {
+			// ACTIVE: the token is unused, the upload never landed. It proves
+			// nothing was submitted; the submit stage reconciles the record.
+			return ResultIgnored, rec, nil
+		}
 		if isExpired(res.Overall) && (rec.State == StateTokening || rec.State == StateTokened) {
 			// The token expired unused: the verification never happened.
 			// The submit stage reconciles it with /status and creates a new

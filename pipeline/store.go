@@ -48,8 +48,10 @@ type ClaimRequest struct {
 	Now    time.Time
 	// DeadBefore, when non-zero, frees the leases of dead workers: a lease
 	// whose owner is a registered worker that stopped, or whose last
-	// heartbeat is before DeadBefore, is claimable whatever its LeaseUntil.
-	// Owners that never registered keep their lease until LeaseUntil.
+	// heartbeat is before DeadBefore, is claimable whatever its LeaseUntil —
+	// except by that owner itself (a worker whose heartbeat lagged never
+	// takes its own records in flight for a dead worker's). Owners that
+	// never registered keep their lease until LeaseUntil.
 	DeadBefore time.Time
 }
 

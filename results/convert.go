@@ -12,19 +12,37 @@ import (
 // happened or is gone: such a result is final whatever the payload says.
 func expired(overall string) bool {
 	switch overall {
-	case "EXPIRED", "EXPIRED-DELETED", "DELETED":
+	case idenfy.StatusExpired, idenfy.StatusExpiredDeleted, idenfy.StatusDeleted:
+		return true
+	}
+	return false
+}
+
+// decided reports whether an overall status is a verdict.
+func decided(overall string) bool {
+	switch overall {
+	case idenfy.StatusApproved, idenfy.StatusDenied, idenfy.StatusSuspected:
 		return true
 	}
 	return false
 }
 
 // FromWebhook converts a parsed webhook to a domain result. raw is the body
-// as received, already stripped of pre-signed URLs.
+// as received, sanitized with idenfy.SanitizeRaw (without pre-signed URLs).
+//
+// The result is final when its overall status is EXPIRED, EXPIRED-DELETED or
+// DELETED, or when it is APPROVED, DENIED or SUSPECTED and the webhook says
+// final:true. Any other overall status (REVIEWING, ACTIVE, ARCHIVED, "",
+// a value iDenfy may add) is never final, whatever the payload says: the
+// record keeps waiting for its result, and the poller asks /status for it
+// once it is overdue. So a final result always maps to an outcome of the
+// enum (see pipeline.Result.Outcome).
 func FromWebhook(w idenfy.Webhook, raw []byte, now time.Time) pipeline.Result {
+	overall := w.Status.Overall
 	r := pipeline.Result{
 		ScanRef: w.ScanRef, ClientID: w.ClientID, ExternalRef: w.ExternalRef,
-		Final: w.Final || expired(w.Status.Overall), Source: "webhook",
-		Overall:      w.Status.Overall,
+		Final: expired(overall) || (w.Final && decided(overall)), Source: "webhook",
+		Overall:      overall,
 		AutoDocument: w.Status.AutoDocument, AutoFace: w.Status.AutoFace,
 		ManualDocument: w.Status.ManualDocument, ManualFace: w.Status.ManualFace,
 		FraudTags: w.Status.FraudTags, MismatchTags: w.Status.MismatchTags, SuspicionReasons: w.Status.SuspicionReasons,
@@ -74,7 +92,9 @@ func FromPoll(st idenfy.StatusResponse, data *idenfy.DataResponse, expectManual 
 		raw["data"] = data.Raw
 	}
 	b, _ := json.Marshal(raw)
-	r.Raw = b
+	if clean, err := idenfy.SanitizeRaw(b); err == nil {
+		r.Raw = clean
+	}
 	return r
 }
 
@@ -82,10 +102,10 @@ func FromPoll(st idenfy.StatusResponse, data *idenfy.DataResponse, expectManual 
 // are final; APPROVED, DENIED and SUSPECTED are final when the manual fields
 // are filled or no manual review is expected.
 func PolledFinal(st idenfy.StatusResponse, expectManual bool) bool {
-	switch st.Status {
-	case "EXPIRED", "DELETED", "EXPIRED-DELETED":
+	switch {
+	case expired(st.Status):
 		return true
-	case "APPROVED", "DENIED", "SUSPECTED":
+	case decided(st.Status):
 		return !expectManual || (st.ManualDocument != "" && st.ManualFace != "")
 	}
 	return false

@@ -82,7 +82,7 @@ func (p *Poller) Run(ctx context.Context) error {
 	for {
 		full, err := p.PollOnce(ctx)
 		if err != nil && ctx.Err() == nil {
-			p.Log.Warn("poll failed", "err", err)
+			p.Log.Warn("poll failed", pipeline.LogKeyErr, err)
 		}
 		if full && err == nil && ctx.Err() == nil {
 			continue // more overdue records are waiting
@@ -143,7 +143,7 @@ func (p *Poller) PollOnce(ctx context.Context) (full bool, err error) {
 			if idenfy.IsFatal(err) {
 				return false, err
 			}
-			p.Log.Warn("poll of record failed; retried later", "record", rec.ID, "scan_ref", rec.ScanRef, "err", err)
+			p.Log.Warn("poll of record failed; retried later", pipeline.LogKeyRecord, rec.ID, pipeline.LogKeyScanRef, rec.ScanRef, pipeline.LogKeyErr, err)
 		}
 	}
 	return len(recs) == pollPage, nil
@@ -197,14 +197,6 @@ func (p *Poller) pollRecord(ctx context.Context, rec pipeline.Record) (string, e
 	return out.String(), nil
 }
 
-func decided(status string) bool {
-	switch status {
-	case "APPROVED", "DENIED", "SUSPECTED":
-		return true
-	}
-	return false
-}
-
 // backoff delays the next poll of rec.
 func (p *Poller) backoff(ctx context.Context, rec pipeline.Record) {
 	now := p.Now()
@@ -227,7 +219,7 @@ func (p *Poller) backoff(ctx context.Context, rec pipeline.Record) {
 			return
 		}
 		if !errors.Is(err, pipeline.ErrConflict) {
-			p.Log.Warn("poll backoff not stored", "record", rec.ID, "err", err)
+			p.Log.Warn("poll backoff not stored", pipeline.LogKeyRecord, rec.ID, pipeline.LogKeyErr, err)
 			return
 		}
 	}

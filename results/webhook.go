@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -31,7 +32,9 @@ type resultStore interface {
 // pipeline.ApplyResult, which is idempotent and never moves a record
 // backwards. Answers, and the outcome passed to OnOutcome:
 //
-//	200 applied      the result was stored (a final one moved the record to final)
+//	200 applied      the result was stored (a final one moved the record to final; a
+//	                 final:true whose overall status is not a verdict is stored as
+//	                 automatic, see the package documentation)
 //	200 adopted      the result belonged to a possible orphan token (found by externalRef,
 //	                 or by clientId within Job); the record now holds it
 //	200 ignored      a duplicate, a replay, or an automatic result after the final one:
@@ -110,7 +113,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.outcome("malformed")
 		return
 	}
-	raw, err := idenfy.StripFileURLs(body)
+	raw, err := idenfy.SanitizeRaw(body) // cannot fail: ParseWebhook accepted body
 	if err != nil {
 		raw = nil
 	}
@@ -121,15 +124,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	out, rec, err := pipeline.ApplyResult(ctx, h.Store, res, h.RunID, now())
 	if err != nil {
-		log.Error("webhook not stored", "scan_ref", wh.ScanRef, "err", err)
+		log.Error("webhook not stored", pipeline.LogKeyScanRef, logText(wh.ScanRef), pipeline.LogKeyErr, err)
 		h.reply(w, http.StatusInternalServerError, "not stored")
 		h.outcome("store_error")
 		return
 	}
 	h.received.Add(1)
-	log.Info("webhook", "scan_ref", wh.ScanRef, "record", rec.ID, "final", res.Final, "overall", res.Overall, "outcome", out.String())
+	// One DEBUG line per webhook; INFO only when a record reaches its final result.
+	lvl := slog.LevelDebug
+	if res.Final && (out == pipeline.ResultApplied || out == pipeline.ResultAdopted) {
+		lvl = slog.LevelInfo
+	}
+	log.Log(ctx, lvl, "webhook", pipeline.LogKeyScanRef, logText(wh.ScanRef), pipeline.LogKeyRecord, rec.ID, "final", res.Final, "overall", logText(res.Overall), "outcome", out.String())
 	h.outcome(out.String())
 	h.reply(w, http.StatusOK, out.String())
+}
+
+// logText bounds a value of the payload in a log line: a signed body can
+// still hold anything (a scanRef is at most 36 characters, an overall
+// status a word).
+func logText(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "") + "…"
+	}
+	return s
 }
 
 func (h *Handler) reply(w http.ResponseWriter, code int, msg string) {

@@ -132,7 +132,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	if fs.NArg() > 0 {
 		return &usageError{msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
-	return nil
+	return resolveWorker(fs)
 }
 
 // loadConfig reads -c and applies the common overrides.

@@ -286,6 +286,13 @@ func (e *crashEnv) verify(waitingOrphans ...int64) {
 		t.Errorf("sandbox accepted %d processes for %d records", charges.ProcessesAccepted, len(e.set.Samples))
 	}
 
+	// The charge and Store checks above run everywhere; reading the Parquet
+	// back needs DuckDB (an independent reader): without it, only this part
+	// is skipped locally (under CI=true it fails).
+	if _, _, err := exporttest.Find(); err != nil && os.Getenv("CI") == "" {
+		t.Logf("Parquet check skipped: DuckDB harness not available (%v); run `%s`", err, exporttest.InstallHint)
+		return
+	}
 	glob := filepath.Join(e.dir, "export") + "/**/*.parquet"
 	if m, _ := filepath.Glob(filepath.Join(e.dir, "export", "*", "*", "*.parquet")); len(m) == 0 {
 		if len(ended) > 0 {
@@ -316,7 +323,6 @@ func (e *crashEnv) verify(waitingOrphans ...int64) {
 // point of the submit and export paths, reruns it to completion and checks
 // that nothing was charged twice, lost or exported twice.
 func TestCrashAtEveryPoint(t *testing.T) {
-	exporttest.Available(t)
 	for _, point := range []string{
 		pipeline.CrashBeforeToken, pipeline.CrashAfterToken, pipeline.CrashAfterTokenStored,
 		pipeline.CrashAfterProcess, pipeline.CrashBeforeExport, pipeline.CrashExportCommitted,
@@ -363,7 +369,6 @@ func TestCrashAtEveryPoint(t *testing.T) {
 // a row on one job, then reruns it to completion; on SQLite, and on
 // PostgreSQL when the test cluster is there.
 func TestCrashAtRandomMoments(t *testing.T) {
-	exporttest.Available(t)
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 7))
@@ -395,7 +400,6 @@ func TestCrashAtRandomMoments(t *testing.T) {
 // it finds ended: nothing is charged twice and each record is in exactly
 // one Parquet file.
 func TestWorkersShareOnePostgresJob(t *testing.T) {
-	exporttest.Available(t)
 	t.Parallel()
 	e := newCrashEnv(t, 16, 300, pgtest.DSN(t, 4), crashOpts{})
 	base, err := os.ReadFile(e.cfgPath)
@@ -448,7 +452,6 @@ func TestWorkersShareOnePostgresJob(t *testing.T) {
 // the shipped rate: a call lasts milliseconds of every 400); such a record
 // waits for its token's expiry, and the run reports until when.
 func TestCrashRecoveryOnDefaults(t *testing.T) {
-	exporttest.Available(t)
 	t.Parallel()
 	e := newCrashEnv(t, 10, 500, "", crashOpts{rate: "9000"})
 	for _, point := range []string{pipeline.CrashAfterTokenStored + ":4", pipeline.CrashAfterProcess + ":6", pipeline.CrashExportCommitted} {
@@ -497,7 +500,6 @@ func (e *crashEnv) waitingOrphans() []int64 {
 // nothing. One run on the defaults ends with every record exported: a
 // refused /token is retried, never left as a possible orphan.
 func TestTokenServerErrorsOnDefaults(t *testing.T) {
-	exporttest.Available(t)
 	t.Parallel()
 	e := newCrashEnv(t, 40, 600, "", crashOpts{sandbox: idenfytest.Options{ServerErrorRate: 0.05, FaultSeed: 11}})
 	e.complete()
@@ -550,7 +552,6 @@ func TestTwoRunsOneSQLiteStore(t *testing.T) {
 // together they stay within it (no 429) because every call draws from one
 // account-wide budget kept in the Store, and they finish every record once.
 func TestWorkersShareAccountLimit(t *testing.T) {
-	exporttest.Available(t)
 	t.Parallel()
 	e := newCrashEnv(t, 30, 800, pgtest.DSN(t, 4), crashOpts{rate: "54000",
 		sandbox: idenfytest.Options{RateLimit: 15, RateWindow: time.Second, RateBurst: 15}})

@@ -15,6 +15,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	var cf commonFlags
 	fs := newFlagSet("export", stderr, &cf)
 	compact := fs.Bool("compact", false, "then merge the small part files of each past partition into one (atomic; see docs/analysts.md)")
+	worker := addWorkerFlag(fs)
 	threshold := fs.Int("compact-threshold", export.DefaultCompactThreshold, "compact a partition holding more than this many small part files")
 	if err := parseFlags(fs, args); err != nil {
 		return exitUsage, err
@@ -37,8 +38,8 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		return exitFatal, err
 	}
 	runID := newRunID(time.Now())
-	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: "w0", Compression: cfg.Export.Compression,
-		Lock: st, LockTTL: exportLockTTL(cfg), Log: newLogger(cfg.Log, stderr, false).With("job", cfg.Job)}
+	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: worker.label(), Compression: cfg.Export.Compression,
+		Lock: st, LockTTL: exportLockTTL(cfg), Log: newLogger(cfg.Log, stderr, false).With("job", cfg.Job, "worker", worker.label())}
 	rep, err := exp.Export(ctx, st)
 	if rep.Recovered > 0 {
 		fmt.Fprintf(stdout, "marked %d records of an interrupted export as exported (their file was committed)\n", rep.Recovered)

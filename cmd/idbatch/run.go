@@ -29,6 +29,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	fs := newFlagSet("run", stderr, &cf)
 	maxSub := fs.Int("max-submissions", -1, "tokens this run may create (overrides limits.max_submissions; 0 = no cap)")
 	wait := fs.Duration("wait-for-results", -1, "how long to wait for results (overrides limits.wait_for_results)")
+	worker := addWorkerFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return exitUsage, err
 	}
@@ -45,7 +46,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	if err := cfg.Validate(true); err != nil {
 		return exitFatal, err
 	}
-	sum, err := execute(ctx, cfg, execOptions{stderr: stderr, command: "run"})
+	sum, err := execute(ctx, cfg, execOptions{stderr: stderr, command: "run", worker: worker})
 	return sum.ExitCode, err
 }
 
@@ -54,6 +55,7 @@ type execOptions struct {
 	stderr  io.Writer
 	command string
 	log     *slog.Logger
+	worker  *workerFlag // names the worker: registry, part files, log lines (worker.go); nil: w0
 }
 
 // execute is the scheduled job: load, submit, wait for results, export,
@@ -86,7 +88,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 
 	start := time.Now()
 	runID := newRunID(start)
-	log = log.With("job", cfg.Job, "run_id", runID, "worker", "w0")
+	log = log.With("job", cfg.Job, "run_id", runID, "worker", o.worker.label())
 	host, _ := os.Hostname()
 	if rl, ok := st.(pipeline.RunLocker); ok {
 		// One run per SQLite store; holding the lock also proves that every
@@ -166,7 +168,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		background = append(background, poller.Run)
 	}
 
-	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: "w0", Compression: cfg.Export.Compression,
+	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: o.worker.label(), Compression: cfg.Export.Compression,
 		Lock: st, LockTTL: exportLockTTL(cfg), Log: log.With("stage", "export")}
 	var prog *progressPrinter
 	if progressLine {
@@ -174,7 +176,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	}
 	runner := &pipeline.Runner{
 		Store: st, Job: cfg.Job, RunID: runID, Owner: runID,
-		Worker:      pipeline.Worker{Name: "w0", Host: host, PID: os.Getpid(), Command: o.command},
+		Worker:      pipeline.Worker{Name: o.worker.label(), Host: host, PID: os.Getpid(), Command: o.command},
 		TokenExpiry: time.Duration(cfg.tokenInt("expiryTime", 900)) * time.Second, OrphanMargin: cfg.Limits.OrphanMargin,
 		Preparer:  preparer{p: &ingest.Preparer{Objects: objs, Options: normalizeOptions(cfg), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}},
 		Submitter: stage, Exporter: exporter{e: exp, st: st}, Log: log,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -66,7 +67,7 @@ func newLogger(cfg LogConfig, stderr io.Writer, progressLine bool) *slog.Logger 
 func openStore(ctx context.Context, dsn string) (pipeline.Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite://"):
-		if dir := dirOf(strings.TrimPrefix(dsn, "sqlite://")); dir != "" {
+		if dir := filepath.Dir(strings.TrimPrefix(dsn, "sqlite://")); dir != "." {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, fmt.Errorf("store: %w", err)
 			}
@@ -80,14 +81,6 @@ func openStore(ctx context.Context, dsn string) (pipeline.Store, error) {
 		return st, nil
 	}
 	return nil, fmt.Errorf("store: unknown DSN scheme in %q", redactDSN(dsn))
-}
-
-func dirOf(path string) string {
-	i := strings.LastIndex(path, "/")
-	if i <= 0 {
-		return ""
-	}
-	return path[:i]
 }
 
 // redactDSN hides a password in a DSN.

@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -240,7 +241,7 @@ func (s *Store) Claim(ctx context.Context, req pipeline.ClaimRequest) ([]pipelin
 	b.WriteString("WITH ")
 	free := "lease_until IS NULL OR lease_until <= " + nowP
 	if !req.DeadBefore.IsZero() {
-		free += " OR lease_owner IN (SELECT id FROM workers WHERE stopped_at IS NOT NULL OR heartbeat_at < " + a.p(req.DeadBefore.UTC()) + ")"
+		free += " OR (lease_owner <> " + owner + " AND lease_owner IN (SELECT id FROM workers WHERE stopped_at IS NOT NULL OR heartbeat_at < " + a.p(req.DeadBefore.UTC()) + "))"
 	}
 	for i, st := range states {
 		fmt.Fprintf(&b, `c%d AS (SELECT id FROM records WHERE job = %s AND state = %s
@@ -266,7 +267,7 @@ func (s *Store) Claim(ctx context.Context, req pipeline.ClaimRequest) ([]pipelin
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: claim %s: %w", req.Job, err)
 	}
-	slices.SortFunc(out, func(a, b pipeline.Record) int { return cmpInt64(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b pipeline.Record) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
@@ -277,16 +278,6 @@ func prefixed(p, cols string) string {
 		parts[i] = p + strings.TrimSpace(c)
 	}
 	return strings.Join(parts, ", ")
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Transition is a compare-and-set in one UPDATE; see pipeline.Store. It

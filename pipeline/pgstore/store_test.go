@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -168,74 +167,6 @@ func TestOpenErrors(t *testing.T) {
 	defer cancel()
 	if _, err := Open(cctx, "postgres://u:s3cret@127.0.0.1:1/db?connect_timeout=2"); err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("unreachable server: %v", err)
-	}
-}
-
-func TestLoadDefaultsAndValidation(t *testing.T) {
-	ctx := t.Context()
-	s := openTemp(t)
-	recs := storetest.Records("job", 0, 2)
-	recs[0].Ref, recs[0].Job, recs[0].State = "", "", ""
-	if _, err := s.Load(ctx, "job", recs, storetest.T0); err != nil {
-		t.Fatal(err)
-	}
-	r, err := s.ByRef(ctx, pipeline.RefFor("job", recs[0].Key))
-	if err != nil || r.State != pipeline.StatePending || r.Job != "job" {
-		t.Errorf("record loaded without Ref/Job/State: %+v, %v", r, err)
-	}
-	bad := []func(r *pipeline.Record){
-		func(r *pipeline.Record) { r.Key = "" },
-		func(r *pipeline.Record) { r.Job = "other" },
-		func(r *pipeline.Record) { r.State = pipeline.StateSubmitted },
-	}
-	for i, mut := range bad {
-		rs := storetest.Records("job", 10, 3)
-		mut(&rs[1])
-		if _, err := s.Load(ctx, "job", rs, storetest.T0); err == nil {
-			t.Errorf("bad record %d: no error", i)
-		}
-	}
-	rs := storetest.Records("job", 20, 3)
-	rs[2].Ref = recs[1].Ref
-	if _, err := s.Load(ctx, "job", rs, storetest.T0); err == nil {
-		t.Error("duplicate ref: no error")
-	}
-	if c, _ := s.Counts(ctx, "job"); c[pipeline.StatePending] != 2 {
-		t.Errorf("after failed loads: %v, want only the 2 first records", c)
-	}
-	// A key twice in one batch: one record, the last row.
-	dup := storetest.Records("job", 30, 2)
-	dup[1] = dup[0]
-	dup[1].Input.FirstName = "Later"
-	st, err := s.Load(ctx, "job", dup, storetest.T0)
-	if err != nil || st.Inserted != 1 || st.Updated != 1 {
-		t.Fatalf("batch with a key twice: %+v, %v", st, err)
-	}
-	if r, err := s.ByRef(ctx, dup[0].Ref); err != nil || r.Input.FirstName != "Later" {
-		t.Errorf("batch with a key twice: %+v, %v", r.Input, err)
-	}
-	if _, err := s.Load(ctx, "", recs, storetest.T0); err == nil {
-		t.Error("empty job: no error")
-	}
-}
-
-func TestClaimAndTransitionValidation(t *testing.T) {
-	ctx := t.Context()
-	s := openTemp(t)
-	for _, req := range []pipeline.ClaimRequest{
-		{States: []pipeline.State{pipeline.StatePending}, Owner: "w", Limit: 1, Lease: time.Second},
-		{Job: "j", Owner: "w", Limit: 1, Lease: time.Second},
-		{Job: "j", States: []pipeline.State{pipeline.StatePending}, Limit: 1, Lease: time.Second},
-		{Job: "j", States: []pipeline.State{pipeline.StatePending}, Owner: "w", Limit: 1},
-		{Job: "j", States: []pipeline.State{"pendign"}, Owner: "w", Limit: 1, Lease: time.Second},
-	} {
-		if _, err := s.Claim(ctx, req); err == nil {
-			t.Errorf("claim %+v: no error", req)
-		}
-	}
-	err := s.Transition(ctx, pipeline.Transition{ID: 1, From: pipeline.StatePending, To: "sumbitted"})
-	if err == nil || errors.Is(err, pipeline.ErrConflict) || errors.Is(err, pipeline.ErrNotFound) {
-		t.Errorf("transition to an unknown state: %v", err)
 	}
 }
 

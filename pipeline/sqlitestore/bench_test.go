@@ -61,15 +61,6 @@ func BenchmarkClaimTransition(b *testing.B) {
 	storetest.BenchClaimTransition(b, openTemp(b), 4)
 }
 
-// BenchmarkLoadManifest streams a generated manifest of 1,000,000 rows
-// (IDBATCH_BENCH_ROWS) through ingest.ReadManifest into Load in batches of
-// 10,000, as idbatch run does; reports rows/s and peak RSS. Run it alone:
-//
-//	go test -run '^$' -bench LoadManifest -benchtime 1x ./pipeline/sqlitestore
-func BenchmarkLoadManifest(b *testing.B) {
-	storetest.BenchLoadManifest(b, func(b *testing.B) pipeline.Store { return openTemp(b) })
-}
-
 // BenchmarkClaimDeep claims from a job whose first 200,000 records are
 // done: a claim must not walk them.
 func BenchmarkClaimDeep(b *testing.B) {

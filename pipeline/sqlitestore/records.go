@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -241,8 +242,8 @@ func (s *Store) Claim(ctx context.Context, req pipeline.ClaimRequest) ([]pipelin
 	cond := " AND (not_before IS NULL OR not_before <= ?) AND (lease_until IS NULL OR lease_until <= ?)"
 	condArgs := []any{nowUS, nowUS}
 	if !req.DeadBefore.IsZero() {
-		cond = " AND (not_before IS NULL OR not_before <= ?) AND (lease_until IS NULL OR lease_until <= ? OR " + deadOwnerCond + ")"
-		condArgs = append(condArgs, req.DeadBefore.UnixMicro())
+		cond = " AND (not_before IS NULL OR not_before <= ?) AND (lease_until IS NULL OR lease_until <= ? OR (lease_owner <> ? AND " + deadOwnerCond + "))"
+		condArgs = append(condArgs, req.Owner, req.DeadBefore.UnixMicro())
 	}
 	sub, subArgs := idsByState(req.Job, states, cond, condArgs, req.Limit)
 	query := `UPDATE records SET lease_owner = ?, lease_until = ?, version = version + 1
@@ -261,18 +262,8 @@ func (s *Store) Claim(ctx context.Context, req pipeline.ClaimRequest) ([]pipelin
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim %s: %w", req.Job, err)
 	}
-	slices.SortFunc(out, func(a, b pipeline.Record) int { return cmpInt64(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b pipeline.Record) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Transition is a compare-and-set in one UPDATE; see pipeline.Store. It

@@ -2,13 +2,11 @@ package sqlitestore
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/pipeline/storetest"
@@ -212,64 +210,6 @@ func TestOpenDSN(t *testing.T) {
 			s.Close()
 			t.Errorf("OpenDSN(%q): no error", dsn)
 		}
-	}
-}
-
-func TestLoadDefaultsAndValidation(t *testing.T) {
-	ctx := t.Context()
-	s := openTemp(t)
-	recs := storetest.Records("job", 0, 2)
-	recs[0].Ref, recs[0].Job, recs[0].State = "", "", ""
-	if _, err := s.Load(ctx, "job", recs, storetest.T0); err != nil {
-		t.Fatal(err)
-	}
-	r, err := s.ByRef(ctx, pipeline.RefFor("job", recs[0].Key))
-	if err != nil || r.State != pipeline.StatePending || r.Job != "job" {
-		t.Errorf("record loaded without Ref/Job/State: %+v, %v", r, err)
-	}
-	bad := []func(r *pipeline.Record){
-		func(r *pipeline.Record) { r.Key = "" },
-		func(r *pipeline.Record) { r.Job = "other" },
-		func(r *pipeline.Record) { r.State = pipeline.StateSubmitted },
-	}
-	for i, mut := range bad {
-		rs := storetest.Records("job", 10, 3)
-		mut(&rs[1])
-		if _, err := s.Load(ctx, "job", rs, storetest.T0); err == nil {
-			t.Errorf("bad record %d: no error", i)
-		}
-	}
-	// A failing batch loads nothing: a Ref already used by another record.
-	rs := storetest.Records("job", 20, 3)
-	rs[2].Ref = recs[1].Ref
-	if _, err := s.Load(ctx, "job", rs, storetest.T0); err == nil {
-		t.Error("duplicate ref: no error")
-	}
-	if c, _ := s.Counts(ctx, "job"); c[pipeline.StatePending] != 2 {
-		t.Errorf("after failed loads: %v, want only the 2 first records", c)
-	}
-	if _, err := s.Load(ctx, "", recs, storetest.T0); err == nil {
-		t.Error("empty job: no error")
-	}
-}
-
-func TestClaimAndTransitionValidation(t *testing.T) {
-	ctx := t.Context()
-	s := openTemp(t)
-	for _, req := range []pipeline.ClaimRequest{
-		{States: []pipeline.State{pipeline.StatePending}, Owner: "w", Limit: 1, Lease: time.Second},
-		{Job: "j", Owner: "w", Limit: 1, Lease: time.Second},
-		{Job: "j", States: []pipeline.State{pipeline.StatePending}, Limit: 1, Lease: time.Second},
-		{Job: "j", States: []pipeline.State{pipeline.StatePending}, Owner: "w", Limit: 1},
-		{Job: "j", States: []pipeline.State{"pendign"}, Owner: "w", Limit: 1, Lease: time.Second},
-	} {
-		if _, err := s.Claim(ctx, req); err == nil {
-			t.Errorf("claim %+v: no error", req)
-		}
-	}
-	err := s.Transition(ctx, pipeline.Transition{ID: 1, From: pipeline.StatePending, To: "sumbitted"})
-	if err == nil || errors.Is(err, pipeline.ErrConflict) || errors.Is(err, pipeline.ErrNotFound) {
-		t.Errorf("transition to an unknown state: %v", err)
 	}
 }
 

@@ -15,6 +15,12 @@
 //		})
 //	}
 //
+// The suite has one file per area of the contract (load.go, claim.go,
+// transition.go, lookup.go, list.go, export.go, runs.go, lifecycle.go,
+// locks.go, concurrent.go), each with a runX function that Run calls; it
+// imports only pipeline. Benchmarks that need ingest live in
+// pipeline/storebench.
+//
 // Subtests run in parallel, each on its own Store, so open is called
 // concurrently. A Store that several handles or processes can share also runs
 // Concurrent with several handles on one database (for SQLite: two Stores on
@@ -27,6 +33,10 @@
 //     the zero time means "never" and round-trips as the zero time.
 //   - Versions start at a positive value and every write (Load update, Claim,
 //     Transition, MarkExported) increments them.
+//   - Load fills in an empty Ref (pipeline.RefFor), Job and State (pending);
+//     a record without a Key, of another job or in a state other than
+//     pending or rejected, or a Ref that another record holds, fails the
+//     whole batch; a key given twice in one batch is one record, the last row.
 //   - Load takes Key, Ref, Line, Input, State (empty = pending), RejectReason,
 //     ErrorCode, ErrorMessage, Outcome and RunID from each record; a record
 //     loaded rejected without an Outcome gets OutcomeRejected. An updated

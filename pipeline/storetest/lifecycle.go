@@ -9,6 +9,12 @@ import (
 	"github.com/idbatch/idbatch/pipeline"
 )
 
+// runLifecycle: results never move a record back; intents and orphans.
+func runLifecycle(t *testing.T, open func(t *testing.T) pipeline.Store) {
+	parallel(t, open, "ResultNeverBackwards", testResultNeverBackwards)
+	parallel(t, open, "IntentsAndOrphans", testIntentsAndOrphans)
+}
+
 // testResultNeverBackwards drives results through pipeline.ApplyResult, as
 // the webhook handler and the poller do: duplicates, replays and an
 // automatic result arriving after the final one never move a record back.

@@ -9,6 +9,11 @@ import (
 	"github.com/idbatch/idbatch/pipeline"
 )
 
+// runLocks: named leases per job (Lock, Renew, Unlock).
+func runLocks(t *testing.T, open func(t *testing.T) pipeline.Store) {
+	parallel(t, open, "Locks", testLocks)
+}
+
 func testLocks(t *testing.T, s pipeline.Store) {
 	ctx := t.Context()
 	now := time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)

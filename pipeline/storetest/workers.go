@@ -10,6 +10,14 @@ import (
 	"github.com/idbatch/idbatch/pipeline"
 )
 
+func runWorkers(t *testing.T, open func(t *testing.T) pipeline.Store) {
+	parallel(t, open, "Workers", testWorkers)
+	parallel(t, open, "ClaimDeadOwner", testClaimDeadOwner)
+	parallel(t, open, "Stats", testStats)
+	parallel(t, open, "LockOfDeadWorker", testLockOfDeadWorker)
+	parallel(t, open, "Budget", testBudget)
+}
+
 // testWorkers: the registry keeps workers, heartbeats only move forward, a
 // stop is kept, and Workers lists a job's workers newest first.
 func testWorkers(t *testing.T, s pipeline.Store) {
@@ -76,6 +84,13 @@ func testClaimDeadOwner(t *testing.T, s pipeline.Store) {
 	mustNoErr(t, s.Heartbeat(ctx, "silent", now.Add(-pipeline.WorkerTimeout-time.Second)))
 	mustNoErr(t, s.StopWorker(ctx, "stopped", at(20*time.Second)))
 
+	// A worker whose heartbeat lagged never takes its own records for a
+	// dead worker's.
+	if got := mustClaim(t, s, pipeline.ClaimRequest{Job: "j", States: []pipeline.State{pipeline.StatePending}, Owner: "silent", Limit: 10,
+		Lease: 10 * time.Minute, Now: now, DeadBefore: now.Add(-pipeline.WorkerTimeout)}); len(got) != 1 || got[0].Key == "client-1" {
+		t.Fatalf("the silent worker's own claim: %v, want only the stopped worker's record", ids(got))
+	}
+	mustNoErr(t, s.StopWorker(ctx, "stopped", at(20*time.Second)))
 	req := pipeline.ClaimRequest{Job: "j", States: []pipeline.State{pipeline.StatePending}, Owner: "next", Limit: 10, Lease: 10 * time.Minute, Now: now}
 	if got := mustClaim(t, s, req); len(got) != 0 {
 		t.Fatalf("without DeadBefore, leases run to their end: claimed %v", ids(got))

@@ -2,6 +2,7 @@ package idenfy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -98,7 +99,7 @@ const (
 	logIdentifier = "identifier"
 	logDuration   = "duration"
 	logWait       = "wait"
-	logError      = "error"
+	logError      = "err" // as pipeline.LogKeyErr
 )
 
 const (
@@ -177,7 +178,7 @@ func (c *Client) CreateToken(ctx context.Context, req TokenRequest) (TokenRespon
 		return TokenResponse{}, err
 	}
 	var tr TokenResponse
-	if err := decodeLenient(resp, &tr); err != nil {
+	if err := decodeInto(resp, &tr); err != nil {
 		return TokenResponse{}, fmt.Errorf("idenfy %s: HTTP %d: unreadable success body: %w: %w", PathToken, status, ErrAmbiguous, err)
 	}
 	if tr.ScanRef == "" || tr.AuthToken == "" {
@@ -206,7 +207,7 @@ func (c *Client) Process(ctx context.Context, req ProcessRequest) error {
 		return nil
 	}
 	var eb ErrorBody
-	if trimmed[0] != '{' || decodeLenient(trimmed, &eb) != nil {
+	if trimmed[0] != '{' || decodeInto(trimmed, &eb) != nil {
 		// Not documented; a body that is not an error object is not a
 		// rejection (treating it as one would make the caller pay twice).
 		c.log.Warn("idenfy: unexpected /process success body, treated as accepted",
@@ -279,7 +280,7 @@ func (c *Client) processBody(req ProcessRequest) ([]byte, error) {
 // polling: call it sparingly.
 func (c *Client) Status(ctx context.Context, scanRef string) (StatusResponse, error) {
 	var sr StatusResponse
-	err := c.scanRefCall(ctx, PathStatus, scanRef, &sr)
+	err := c.scanRefCall(ctx, PathStatus, scanRef, func(b []byte) error { return decodeInto(b, &sr) })
 	return sr, err
 }
 
@@ -287,7 +288,7 @@ func (c *Client) Status(ctx context.Context, scanRef string) (StatusResponse, er
 // /api/v2/data). Idempotent and retried.
 func (c *Client) Data(ctx context.Context, scanRef string) (DataResponse, error) {
 	var dr DataResponse
-	err := c.scanRefCall(ctx, PathData, scanRef, &dr)
+	err := c.scanRefCall(ctx, PathData, scanRef, func(b []byte) error { return decodeInto(b, &dr) })
 	return dr, err
 }
 
@@ -296,18 +297,20 @@ func (c *Client) Data(ctx context.Context, scanRef string) (DataResponse, error)
 // values of the top-level object (or of a nested "fileUrls" object) are
 // returned, nulls skipped. The URLs are credentials: do not log them.
 func (c *Client) Files(ctx context.Context, scanRef string) (map[string]string, error) {
-	var fr struct {
-		FileURLs map[string]string `json:"fileUrls"`
-		Raw      json.RawMessage   `json:"-"`
-	}
-	if err := c.scanRefCall(ctx, PathFiles, scanRef, &fr); err != nil {
+	var urls map[string]string
+	var body []byte
+	err := c.scanRefCall(ctx, PathFiles, scanRef, func(b []byte) error {
+		body = b
+		return decodeLenient(b, fields{"fileUrls": textMap(&urls)})
+	})
+	if err != nil {
 		return nil, err
 	}
-	if fr.FileURLs != nil {
-		return fr.FileURLs, nil
+	if urls != nil {
+		return urls, nil
 	}
 	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(fr.Raw, &obj); err != nil {
+	if err := json.Unmarshal(body, &obj); err != nil {
 		return nil, fmt.Errorf("idenfy %s: %w", PathFiles, err)
 	}
 	out := make(map[string]string, len(obj))
@@ -347,8 +350,8 @@ func (c *Client) AddDummyStatus(ctx context.Context, scanRef, manualFace, manual
 }
 
 // scanRefCall posts {"scanRef": scanRef} to an idempotent endpoint and
-// decodes the answer into out (nil = ignore the body).
-func (c *Client) scanRefCall(ctx context.Context, path, scanRef string, out any) error {
+// decodes the answer with decode (nil = ignore the body).
+func (c *Client) scanRefCall(ctx context.Context, path, scanRef string, decode func([]byte) error) error {
 	if scanRef == "" {
 		return fmt.Errorf("idenfy %s: empty scanRef", path)
 	}
@@ -357,10 +360,10 @@ func (c *Client) scanRefCall(ctx context.Context, path, scanRef string, out any)
 		return err
 	}
 	status, resp, err := c.do(ctx, path, true, body)
-	if err != nil || out == nil {
+	if err != nil || decode == nil {
 		return err
 	}
-	if err := decodeLenient(resp, out); err != nil {
+	if err := decode(resp); err != nil {
 		return fmt.Errorf("idenfy %s: HTTP %d: unreadable body: %w", path, status, err)
 	}
 	return nil
@@ -520,16 +523,13 @@ func parseAPIError(path string, status int, header http.Header, body []byte) *AP
 	ae := &APIError{HTTPStatus: status, Endpoint: path, RetryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now())}
 	trimmed := bytes.TrimSpace(body)
 	var eb ErrorBody
-	if len(trimmed) > 0 && trimmed[0] == '{' && decodeLenient(trimmed, &eb) == nil {
+	if len(trimmed) > 0 && trimmed[0] == '{' && decodeInto(trimmed, &eb) == nil {
 		ae.Identifier = eb.Identifier
 		ae.Message = capText(eb.Message)
 		if ae.Message == "" {
-			var other struct {
-				Detail string `json:"detail"`
-				Error  string `json:"error"`
-			}
-			if decodeLenient(trimmed, &other) == nil {
-				ae.Message = capText(firstNonEmpty(other.Detail, other.Error))
+			var detail, errText string
+			if decodeLenient(trimmed, fields{"detail": text(&detail), "error": text(&errText)}) == nil {
+				ae.Message = capText(cmp.Or(detail, errText))
 			}
 		}
 		return ae
@@ -539,13 +539,6 @@ func parseAPIError(path string, status int, header http.Header, body []byte) *AP
 		ae.Message = http.StatusText(status)
 	}
 	return ae
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // capText collapses whitespace, drops control characters and caps s at

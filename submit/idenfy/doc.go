@@ -42,14 +42,19 @@
 //
 // Responses and webhooks are decoded tolerantly: unknown fields are ignored,
 // null is the zero value, enums are open strings, and one field of an
-// unexpected JSON type never fails a whole result. Each decoded type keeps
-// the bytes it came from in Raw.
+// unexpected JSON type never fails a whole result. Each wire type lists its
+// keys in a table of small field decoders (lenient.go), without reflection.
+// Every decoded string is valid UTF-8 (invalid bytes become U+FFFD). Each
+// decoded type keeps the bytes it came from in Raw, as received.
 //
 // # Webhooks
 //
 // Verify the raw body with VerifySignature (HMAC-SHA256, hex, constant-time)
-// before ParseWebhook. Store results with StripFileURLs: the pre-signed
-// fileUrls are credentials to personal images.
+// before ParseWebhook. Store results with SanitizeRaw: it removes the
+// pre-signed URLs (fileUrls and additionalStepPdfUrls at any depth, and any
+// string that looks like a pre-signed URL), which are credentials to
+// personal images, and makes every string valid UTF-8, so the stored JSON is
+// readable by every engine.
 //
 // # Logs
 //

@@ -47,6 +47,13 @@ type ErrorBody struct {
 	Severity      string `json:"severity,omitempty"`
 }
 
+func (e *ErrorBody) fields() fields {
+	return fields{
+		"identifier": text(&e.Identifier), "message": text(&e.Message),
+		"documentation": text(&e.Documentation), "severity": text(&e.Severity),
+	}
+}
+
 var (
 	// ErrPhotoRejected is wrapped by the *APIError returned when /process
 	// answers HTTP 200 with a message or identifier: iDenfy did not detect a

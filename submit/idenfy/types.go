@@ -133,6 +133,15 @@ type TokenResponse struct {
 	Raw        json.RawMessage `json:"-"` // the body as received
 }
 
+func (r *TokenResponse) fields() fields {
+	return fields{
+		"authToken": text(&r.AuthToken), "scanRef": text(&r.ScanRef), "clientId": text(&r.ClientID),
+		"externalRef": text(&r.ExternalRef), "message": text(&r.Message), "tokenType": text(&r.TokenType),
+		"expiryTime": number(&r.ExpiryTime), "sessionLength": number(&r.SessionLength),
+		"digitString": text(&r.DigitString), "redirectUrl": text(&r.RedirectURL), "dummyStatus": text(&r.DummyStatus),
+	}
+}
+
 // ProcessRequest is the body of POST /api/v2/process (Direct Processing).
 type ProcessRequest struct {
 	AuthToken    string // from TokenResponse; sent under Config.ProcessTokenField
@@ -159,6 +168,15 @@ type StatusResponse struct {
 	MismatchTags   []string `json:"mismatchTags"`
 
 	Raw json.RawMessage `json:"-"` // the body as received
+}
+
+func (r *StatusResponse) fields() fields {
+	return fields{
+		"status": text(&r.Status), "scanRef": text(&r.ScanRef), "clientId": text(&r.ClientID),
+		"autoDocument": text(&r.AutoDocument), "autoFace": text(&r.AutoFace),
+		"manualDocument": text(&r.ManualDocument), "manualFace": text(&r.ManualFace),
+		"fraudTags": texts(&r.FraudTags), "mismatchTags": texts(&r.MismatchTags),
+	}
 }
 
 // DataResponse is the parsed document data: the answer of POST
@@ -215,6 +233,32 @@ type DataResponse struct {
 	Raw json.RawMessage `json:"-"` // the object as received
 }
 
+func (d *DataResponse) fields() fields {
+	return fields{
+		"docFirstName": text(&d.DocFirstName), "docLastName": text(&d.DocLastName),
+		"docNumber": text(&d.DocNumber), "docPersonalCode": text(&d.DocPersonalCode),
+		"docExpiry": text(&d.DocExpiry), "docDob": text(&d.DocDOB), "docDateOfIssue": text(&d.DocDateOfIssue),
+		"docType": text(&d.DocType), "docSex": text(&d.DocSex),
+		"docNationality": text(&d.DocNationality), "docIssuingCountry": text(&d.DocIssuingCountry),
+		"selectedCountry": text(&d.SelectedCountry), "fullName": text(&d.FullName),
+		"birthPlace": text(&d.BirthPlace), "authority": text(&d.Authority), "address": text(&d.Address),
+		"mothersMaidenName": text(&d.MothersMaidenName), "docTemporaryAddress": text(&d.DocTemporaryAddress),
+		"docBirthName": text(&d.DocBirthName), "docPatronymic": text(&d.DocPatronymic),
+		"driverLicenseCategory": text(&d.DriverLicenseCategory), "manuallyDataChanged": boolean(&d.ManuallyDataChanged),
+		"orgFirstName": text(&d.OrgFirstName), "orgLastName": text(&d.OrgLastName),
+		"orgNationality": text(&d.OrgNationality), "orgBirthPlace": text(&d.OrgBirthPlace),
+		"orgAuthority": text(&d.OrgAuthority), "orgAddress": text(&d.OrgAddress),
+		"orgTemporaryAddress": text(&d.OrgTemporaryAddress), "orgMothersMaidenName": text(&d.OrgMothersMaidenName),
+		"orgPatronymic": text(&d.OrgPatronymic), "orgBirthName": text(&d.OrgBirthName),
+		"ageEstimate": text(&d.AgeEstimate), "clientIpProxyRiskLevel": text(&d.ClientIPProxyRiskLevel),
+		"duplicateFaces": texts(&d.DuplicateFaces), "duplicateDocFaces": texts(&d.DuplicateDocFaces),
+		"manualAddress": text(&d.ManualAddress), "manualAddressMatch": boolean(&d.ManualAddressMatch),
+		"additionalData": rawJSON(&d.AdditionalData), "registryCenterCheck": rawJSON(&d.RegistryCenterCheck),
+		"addressVerification": rawJSON(&d.AddressVerification),
+		"scanRef":             text(&d.ScanRef), "clientId": text(&d.ClientID),
+	}
+}
+
 // Webhook is the result callback payload (§5.3). Decode it with
 // ParseWebhook after checking the signature over the raw body.
 type Webhook struct {
@@ -249,6 +293,20 @@ type Webhook struct {
 	Raw json.RawMessage `json:"-"` // the body as received
 }
 
+func (w *Webhook) fields() fields {
+	return fields{
+		"final": boolean(&w.Final), "platform": text(&w.Platform),
+		"status": object(&w.Status), "data": object(&w.Data),
+		"scanRef": text(&w.ScanRef), "externalRef": text(&w.ExternalRef), "clientId": text(&w.ClientID),
+		"startTime": number(&w.StartTime), "finishTime": number(&w.FinishTime),
+		"clientIp": text(&w.ClientIP), "clientIpCountry": text(&w.ClientIPCountry), "clientLocation": text(&w.ClientLocation),
+		"companyId": text(&w.CompanyID), "beneficiaryId": text(&w.BeneficiaryID), "gdcMatch": boolean(&w.GDCMatch),
+		"manualAddress": text(&w.ManualAddress), "manualAddressMatch": boolean(&w.ManualAddressMatch),
+		"fileUrls": textMap(&w.FileURLs), "additionalStepPdfUrls": textMap(&w.AdditionalStepPdfURLs),
+		"AML": objects(&w.AML), "LID": objects(&w.LID),
+	}
+}
+
 // WebhookStatus is the "status" object of a webhook (§5.3, §5.4).
 type WebhookStatus struct {
 	Overall          string   `json:"overall"`
@@ -262,6 +320,16 @@ type WebhookStatus struct {
 	AdditionalSteps  string   `json:"additionalSteps"` // VALID, INVALID, NOT_FOUND or ""
 }
 
+func (s *WebhookStatus) fields() fields {
+	return fields{
+		"overall": text(&s.Overall), "suspicionReasons": texts(&s.SuspicionReasons),
+		"mismatchTags": texts(&s.MismatchTags), "fraudTags": texts(&s.FraudTags),
+		"autoDocument": text(&s.AutoDocument), "autoFace": text(&s.AutoFace),
+		"manualDocument": text(&s.ManualDocument), "manualFace": text(&s.ManualFace),
+		"additionalSteps": text(&s.AdditionalSteps),
+	}
+}
+
 // AMLCheck is one element of the AML or LID array of a webhook.
 type AMLCheck struct {
 	Status           AMLCheckStatus  `json:"status"`
@@ -273,6 +341,13 @@ type AMLCheck struct {
 	Raw              json.RawMessage `json:"-"`
 }
 
+func (c *AMLCheck) fields() fields {
+	return fields{
+		"status": object(&c.Status), "data": objects(&c.Data), "serviceName": text(&c.ServiceName),
+		"serviceGroupType": text(&c.ServiceGroupType), "uid": text(&c.UID), "errorMessage": text(&c.ErrorMessage),
+	}
+}
+
 // AMLCheckStatus is the "status" object of an AMLCheck.
 type AMLCheckStatus struct {
 	ServiceSuspected bool   `json:"serviceSuspected"`
@@ -280,6 +355,14 @@ type AMLCheckStatus struct {
 	ServiceFound     bool   `json:"serviceFound"`
 	ServiceUsed      bool   `json:"serviceUsed"`
 	OverallStatus    string `json:"overallStatus"` // NOT_SUSPECTED, SUSPECTED, …
+}
+
+func (s *AMLCheckStatus) fields() fields {
+	return fields{
+		"serviceSuspected": boolean(&s.ServiceSuspected), "checkSuccessful": boolean(&s.CheckSuccessful),
+		"serviceFound": boolean(&s.ServiceFound), "serviceUsed": boolean(&s.ServiceUsed),
+		"overallStatus": text(&s.OverallStatus),
+	}
 }
 
 // AMLHit is one item of AMLCheck.Data: a watch-list match (Name … CheckDate),
@@ -311,6 +394,17 @@ type AMLHit struct {
 	Raw json.RawMessage `json:"-"`
 }
 
+func (h *AMLHit) fields() fields {
+	return fields{
+		"name": text(&h.Name), "surname": text(&h.Surname), "nationality": text(&h.Nationality), "dob": text(&h.Dob),
+		"suspicion": text(&h.Suspicion), "reason": text(&h.Reason), "score": number(&h.Score),
+		"lastUpdate": text(&h.LastUpdate), "isPerson": boolean(&h.IsPerson), "isActive": boolean(&h.IsActive),
+		"checkDate": text(&h.CheckDate), "title": text(&h.Title), "url": text(&h.URL), "text": text(&h.Text),
+		"type": text(&h.Type), "documentNumber": text(&h.DocumentNumber), "documentType": text(&h.DocumentType),
+		"valid": boolean(&h.Valid), "expiryDate": text(&h.ExpiryDate),
+	}
+}
+
 // DummyStatusRequest is the body of POST /api/v2/add-dummy-status (§7.2).
 type DummyStatusRequest struct {
 	ScanRef                string `json:"scanRef"`
@@ -322,3 +416,13 @@ type DummyStatusRequest struct {
 type ScanRefRequest struct {
 	ScanRef string `json:"scanRef"`
 }
+
+// keepRaw stores the bytes a wire type was decoded from in its Raw field.
+func (r *TokenResponse) keepRaw(b []byte)  { r.Raw = cloneRaw(b) }
+func (r *StatusResponse) keepRaw(b []byte) { r.Raw = cloneRaw(b) }
+func (d *DataResponse) keepRaw(b []byte)   { d.Raw = cloneRaw(b) }
+func (w *Webhook) keepRaw(b []byte)        { w.Raw = cloneRaw(b) }
+func (c *AMLCheck) keepRaw(b []byte)       { c.Raw = cloneRaw(b) }
+func (h *AMLHit) keepRaw(b []byte)         { h.Raw = cloneRaw(b) }
+
+func cloneRaw(b []byte) json.RawMessage { return append(json.RawMessage(nil), b...) }

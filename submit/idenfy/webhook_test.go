@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/idbatch/idbatch/submit/idenfy"
 )
@@ -173,8 +174,10 @@ func TestStripFileURLs(t *testing.T) {
 		if k == "fileUrls" || k == "additionalStepPdfUrls" {
 			continue
 		}
-		if !bytes.Equal(got[k], v) {
-			t.Errorf("key %s changed: %s → %s", k, v, got[k])
+		var want bytes.Buffer
+		json.Compact(&want, v)
+		if !bytes.Equal(got[k], want.Bytes()) {
+			t.Errorf("key %s changed: %s → %s", k, want.Bytes(), got[k])
 		}
 	}
 	// Order is kept: clientId came first, LID last.
@@ -185,15 +188,86 @@ func TestStripFileURLs(t *testing.T) {
 	if w, err := idenfy.ParseWebhook(out); err != nil || w.ScanRef != "scan-ref" || w.FileURLs != nil {
 		t.Errorf("re-parse: %v %v", err, w.FileURLs)
 	}
-	// Only the top level is touched.
-	nested := []byte(`{"scanRef":"s","data":{"fileUrls":"kept"},"FileUrls":{"FRONT":"x"}}`)
-	out, err = idenfy.StripFileURLs(nested)
-	if err != nil || string(out) != `{"scanRef":"s","data":{"fileUrls":"kept"}}` {
-		t.Errorf("nested: %s %v", out, err)
-	}
 	for _, bad := range []string{`[]`, `{"a":1`, `{"a":1} {}`, ``} {
 		if _, err := idenfy.StripFileURLs([]byte(bad)); err == nil {
 			t.Errorf("StripFileURLs(%q) succeeded", bad)
+		}
+	}
+}
+
+// TestSanitizeRawNestedURLs: pre-signed URLs are removed wherever they are,
+// not only from the top-level fileUrls (finding 3 of issue 12).
+func TestSanitizeRawNestedURLs(t *testing.T) {
+	body := `{"scanRef":"s",
+	  "data":{"fileUrls":{"FRONT":"https://s3/x?X-Amz-Signature=abc"},"docFirstName":"JOHN",
+	          "additionalData":{"UTILITY_BILL":{"FILEURLS":["https://s3/y"],"scan":"https://bucket.s3.amazonaws.com/u.pdf?AWSAccessKeyId=AK&Expires=1"}}},
+	  "AML":[{"data":[{"url":"https://news.example/article?id=1","title":"ok"},{"url":"https://s3/z?x-amz-credential=AK%2F2025"}]}],
+	  "list":["https://s3/a?Signature=s1", "plain"],
+	  "file\u0055rls":{"FACE":"https://s3/b"},
+	  "extra":{"additionalStepPdfUrls":{"POA":"https://s3/c"}}}`
+	out, err := idenfy.SanitizeRaw([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"scanRef":"s","data":{"docFirstName":"JOHN","additionalData":{"UTILITY_BILL":{"scan":null}}},` +
+		`"AML":[{"data":[{"url":"https://news.example/article?id=1","title":"ok"},{"url":null}]}],` +
+		`"list":[null,"plain"],"extra":{}}`
+	if string(out) != want {
+		t.Errorf("sanitized:\n got %s\nwant %s", out, want)
+	}
+}
+
+// TestSanitizeRawInvalidUTF8: one bad byte in a signed result must not make
+// raw_result unreadable (finding 1 of issue 12): the output is valid UTF-8
+// and valid JSON, and says what encoding/json decodes from the input.
+func TestSanitizeRawInvalidUTF8(t *testing.T) {
+	body := []byte("{\"scanRef\":\"s\",\"data\":{\"docFirstName\":\"Bad\xff\xfe\",\"k\\u00e9\xc3\":[\"\\ud800x\",\"\\ud83d\\ude00\"]},\"n\":1.50e2,\"html\":\"<a&b>\"}")
+	out, err := idenfy.SanitizeRaw(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !utf8.Valid(out) || !json.Valid(out) {
+		t.Fatalf("not valid UTF-8 JSON: %q", out)
+	}
+	want := "{\"scanRef\":\"s\",\"data\":{\"docFirstName\":\"Bad\uFFFD\uFFFD\",\"k\u00e9\uFFFD\":[\"\uFFFDx\",\"\U0001F600\"]},\"n\":1.50e2,\"html\":\"<a&b>\"}"
+	if string(out) != want {
+		t.Errorf("sanitized:\n got %q\nwant %q", out, want)
+	}
+	w, err := idenfy.ParseWebhook(body)
+	if err != nil || w.Data.DocFirstName != "Bad\uFFFD\uFFFD" {
+		t.Errorf("decoded docFirstName %q, %v", w.Data.DocFirstName, err)
+	}
+}
+
+func TestSanitizeRawKeepsCleanBodies(t *testing.T) {
+	body := []byte(`{ "scanRef": "s", "n": 1.0, "data": {"docFirstName": "JOHN"} }`)
+	out, err := idenfy.SanitizeRaw(body)
+	if err != nil || !bytes.Equal(out, body) {
+		t.Errorf("a clean body changed: %s, %v", out, err)
+	}
+	for _, v := range []string{`[1,"x"]`, `"s"`, `null`, `3`} {
+		if out, err := idenfy.SanitizeRaw([]byte(v)); err != nil || string(out) != v {
+			t.Errorf("SanitizeRaw(%s) = %s, %v", v, out, err)
+		}
+	}
+	for _, bad := range []string{``, `{"a":1`, "{\"a\":1} {}", `{"a":01}`} {
+		if _, err := idenfy.SanitizeRaw([]byte(bad)); err == nil {
+			t.Errorf("SanitizeRaw(%q) succeeded", bad)
+		}
+	}
+}
+
+// BenchmarkSanitizeRawClean measures the export's cost per row for a raw
+// result stored clean (the common case: returned as it is).
+func BenchmarkSanitizeRawClean(b *testing.B) {
+	body, err := idenfy.SanitizeRaw([]byte(fullWebhook))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := idenfy.SanitizeRaw(body); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -298,7 +298,7 @@ type Server struct {
 	bucket    float64
 	bucketAt  time.Time
 	window    []time.Time // RateSliding: accepted requests within the window, oldest first
-	rng       *rand.Rand // fault draws, seeded by Options.FaultSeed
+	rng       *rand.Rand  // fault draws, seeded by Options.FaultSeed
 	stats     Stats
 }
 
@@ -352,7 +352,7 @@ func (s *Server) Start(addr string) (baseURL string, err error) {
 	go func() {
 		defer s.wg.Done()
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("idenfytest: serve", "error", err)
+			s.log.Error("idenfytest: serve", "err", err)
 		}
 	}()
 	host, port, _ := net.SplitHostPort(ln.Addr().String())

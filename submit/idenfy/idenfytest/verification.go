@@ -339,7 +339,7 @@ func (s *Server) deliverLoop(v *verification) {
 func (s *Server) deliver(v *verification, target string, payload idenfy.Webhook) bool {
 	body, err := json.Marshal(payload)
 	if err != nil {
-		s.log.Error("idenfytest: encode webhook", "error", err)
+		s.log.Error("idenfytest: encode webhook", "err", err)
 		return false
 	}
 	sig := idenfy.Sign([]byte(s.opts.SigningKey), body)
@@ -365,13 +365,13 @@ func (s *Server) deliver(v *verification, target string, payload idenfy.Webhook)
 			s.log.Debug("idenfytest: webhook delivered", "scan_ref", payload.ScanRef, "final", payload.Final, "attempt", attempt+1)
 			return true
 		}
-		s.log.Debug("idenfytest: webhook attempt failed", "scan_ref", payload.ScanRef, "attempt", attempt+1, "error", lastErr)
+		s.log.Debug("idenfytest: webhook attempt failed", "scan_ref", payload.ScanRef, "attempt", attempt+1, "err", lastErr)
 	}
 	s.mu.Lock()
 	v.failed++
 	v.lastWebhookError = lastErr
 	s.mu.Unlock()
-	s.log.Warn("idenfytest: webhook delivery failed, giving up", "scan_ref", payload.ScanRef, "final", payload.Final, "error", lastErr)
+	s.log.Warn("idenfytest: webhook delivery failed, giving up", "scan_ref", payload.ScanRef, "final", payload.Final, "err", lastErr)
 	return false
 }
 

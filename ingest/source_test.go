@@ -1,0 +1,60 @@
+package ingest_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/idbatch/idbatch/ingest"
+	"github.com/idbatch/idbatch/pipeline"
+)
+
+// OpenSource reads a manifest or a listing and fetches their images inside
+// the source's scope; a reference outside it is refused.
+func TestOpenSource(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	write := func(rel, body string) {
+		t.Helper()
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("src/c1/front.jpg", "front-bytes")
+	write("src/c1/face.jpg", "face-bytes")
+	write("outside.jpg", "secret")
+	write("src/manifest.csv", "client_id,country,document_type,front,face\nc1,LT,PASSPORT,c1/front.jpg,c1/face.jpg\n")
+
+	for _, opts := range []ingest.SourceOptions{
+		{Manifest: filepath.Join(dir, "src", "manifest.csv")},
+		{List: &ingest.ListOptions{Prefix: filepath.Join(dir, "src"), Template: "{client_id}/{side}.{ext}", Country: "LT", DocumentType: "PASSPORT"}},
+	} {
+		src, err := ingest.OpenSource(ctx, opts, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var recs []pipeline.Record
+		if err := src.Read("j", func(r pipeline.Record) error { recs = append(recs, r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 1 || recs[0].State != pipeline.StatePending {
+			t.Fatalf("%+v: records %+v", opts, recs)
+		}
+		b, err := src.Objects.Get(ctx, recs[0].Input.Sources[pipeline.SideFront])
+		if err != nil || string(b) != "front-bytes" {
+			t.Errorf("%+v: front %q %v", opts, b, err)
+		}
+		if _, err := src.Objects.Get(ctx, "../outside.jpg"); pipeline.RejectCode(err) != pipeline.RejectOutOfScope {
+			t.Errorf("%+v: a reference outside the source's scope: %v, want out_of_scope", opts, err)
+		}
+		src.Close()
+	}
+	if _, err := ingest.OpenSource(ctx, ingest.SourceOptions{}, nil); err == nil {
+		t.Error("no source: no error")
+	}
+}

@@ -1,5 +1,0 @@
-package storetest
-
-import "runtime"
-
-func runtimeGC() { runtime.GC() }
