@@ -5,6 +5,7 @@
 #   - versitygw v1.8.0, a real S3-compatible server (Go module proxy), cached in ~/.cache/idbatch/bin
 #   - DuckDB (npm @duckdb/node-api), the independent Parquet reader, in .ci/duckdb/node_modules
 #   - staticcheck v0.8.2 (2026.2.2, supports Go 1.26; Go module proxy), cached in ~/.cache/idbatch/bin
+#   - chromium (apt-get), headless, for the run report's browser test
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${IDBATCH_CACHE:-$HOME/.cache/idbatch}
@@ -24,6 +25,13 @@ if ! "$cache/bin/staticcheck" -version 2>/dev/null | grep -q "(${idbatch_staticc
   (cd "$cache" && GOBIN="$cache/bin" GOFLAGS=-buildvcs=false go install "honnef.co/go/tools/cmd/staticcheck@$idbatch_staticcheck_version")
 fi
 export IDBATCH_STATICCHECK="$cache/bin/staticcheck"
+
+# Headless Chromium (Debian package) for the run report's browser test (report/).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup: installing chromium (apt-get)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+export IDBATCH_CHROMIUM=/usr/bin/chromium
 
 if [ ! -d "$root/.ci/duckdb/node_modules/@duckdb/node-api" ]; then
   echo "setup: installing DuckDB for Node (npm ci)"

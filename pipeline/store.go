@@ -26,11 +26,11 @@ var ErrLocked = errors.New("pipeline: held by another owner")
 
 // LoadStats tells what a manifest load did.
 type LoadStats struct {
-	Inserted  int // new records
-	Updated   int // changed rows of records not yet submitted (pending or rejected): input replaced, back to pending (or rejected, when the new row is bad)
-	Unchanged int // identical rows
-	Kept      int // changed rows of records already submitted: the stored input is kept
-	KeptKeys  []string
+	Inserted  int      `json:"inserted"`  // new records
+	Updated   int      `json:"updated"`   // changed rows of records not yet submitted (pending or rejected): input replaced, back to pending (or rejected, when the new row is bad)
+	Unchanged int      `json:"unchanged"` // identical rows
+	Kept      int      `json:"kept"`      // changed rows of records already submitted: the stored input is kept
+	KeptKeys  []string `json:"-"`         // their keys (client ids: personal data, never in the summary)
 
 	// Filled by the caller that reads the manifest, not by the Store:
 	Rows       int            `json:"rows"`               // manifest rows read

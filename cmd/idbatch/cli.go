@@ -55,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = runServe(ctx, rest, stdout, stderr)
 	case "delete":
 		code, err = runDelete(ctx, rest, stdout, stderr)
+	case "report":
+		code, err = runReport(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprint(stdout, versionString())
 		return exitOK

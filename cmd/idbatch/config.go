@@ -123,6 +123,9 @@ type ResultsConfig struct {
 	PollAfter          time.Duration `yaml:"poll_after"`
 	PollMaxPerHour     float64       `yaml:"poll_max_per_hour"`
 	ExpectManualReview *bool         `yaml:"expect_manual_review"`
+
+	// metrics_listen, metrics_textfile, pushgateway_url: see metrics.go.
+	MetricsConfig `yaml:",inline"`
 }
 
 type ExportConfig struct {

@@ -122,7 +122,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 			rel = filepath.Join(abs, "exports")
 		}
 		fmt.Fprintf(stdout, "Parquet files are under %s/job=demo/. Read them with DuckDB:\n\n", rel)
-		fmt.Fprintf(stdout, "  duckdb -c \"SELECT outcome, count(*) AS records FROM read_parquet('%s/**/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY records DESC\"\n", rel)
+		fmt.Fprintf(stdout, "  duckdb -c \"SELECT outcome, count(*) AS records FROM read_parquet('%s/job=*/dt=*/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY records DESC\"\n", rel)
 	}
 	return sum.ExitCode, err
 }

@@ -235,10 +235,11 @@ log: {format: json}
 	if fmt.Sprint(chk[0]["dobs"]) != fmt.Sprint(verified) || fmt.Sprint(chk[0]["timed"]) != fmt.Sprint(verified) {
 		t.Errorf("dates and timestamps of verified records: %v (want %d each)", chk[0], verified)
 	}
-	// The summary JSON is beside the export.
+	// The summary JSON and the HTML run report are beside the export.
 	sumKeys := listKeys(t, s3c, bucket, "exports/_runs/")
-	if len(sumKeys) != 1 {
-		t.Errorf("summary files: %v", sumKeys)
+	if len(sumKeys) != 2 || !strings.HasSuffix(sumKeys[0], ".html") || !strings.HasSuffix(sumKeys[1], ".json") ||
+		strings.TrimSuffix(sumKeys[0], ".html") != strings.TrimSuffix(sumKeys[1], ".json") {
+		t.Errorf("summary files: %v, want run-<id>.html and run-<id>.json", sumKeys)
 	}
 
 	// A second run on the same config submits nothing and exports nothing twice.

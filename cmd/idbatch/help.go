@@ -59,6 +59,12 @@ var commands = []command{
 		about: "Deletes at iDenfy (/api/v2/delete) the exported, final verifications whose result is older than\n" +
 			"-older-than, records it in the Store and in _deletions/ beside the export. Needs an existing Store.",
 		examples: []string{"idbatch delete -c idbatch.yaml -older-than 30d -dry-run", "idbatch delete -c idbatch.yaml -older-than 720h"}},
+	{name: "report", config: true,
+		summary: "write a run's HTML report again (-run ID), or the job's report across all runs",
+		about: "Writes the self-contained HTML report of a run from its stored summary and the Store\n" +
+			"(_runs/job=<job>/run-<id>.html beside the JSON), or, without -run, the job report across all runs\n" +
+			"(_runs/job=<job>/job.html). -o writes it elsewhere (- for stdout).",
+		examples: []string{"idbatch report -c idbatch.yaml", "idbatch report -c idbatch.yaml -run 20261206T224244Z-58d5ac6a -o run.html"}},
 	{name: "serve", config: true,
 		summary: "long-running webhook receiver (and poller, /healthz, /metrics) writing into the Store",
 		about: "Receives signed webhooks into an existing Store, polls overdue results sparingly (unless\n" +

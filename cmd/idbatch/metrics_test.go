@@ -4,10 +4,18 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/submit"
@@ -75,9 +83,9 @@ func TestMetrics(t *testing.T) {
 		`idbatch_polls_total{outcome="pending"} 1`,
 		`idbatch_limiter_waits_total 1`,
 		`idbatch_limiter_rate_per_hour 3600`,
-		`idbatch_records{job="j",state="final"} 7`,
-		`idbatch_records{job="j",state="submitted"} 2`,
-		`idbatch_records{job="j",state="pending"} 0`,
+		`idbatch_records{idbatch_job="j",state="final"} 7`,
+		`idbatch_records{idbatch_job="j",state="submitted"} 2`,
+		`idbatch_records{idbatch_job="j",state="pending"} 0`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %q", want)
@@ -95,5 +103,130 @@ func TestMetrics(t *testing.T) {
 	}
 	if endpointOf("/prefix/api/v2/add-dummy-status/") != "add-dummy-status" || endpointOf("/x") != "other" {
 		t.Error("endpointOf")
+	}
+}
+
+// fakeRuns is a Store's Counts and Runs.
+type fakeRuns struct {
+	counts map[pipeline.State]int
+	runs   []pipeline.Run
+}
+
+func (f fakeRuns) Counts(context.Context, string) (map[pipeline.State]int, error) {
+	return f.counts, nil
+}
+func (f fakeRuns) Runs(context.Context, string, int) ([]pipeline.Run, error) { return f.runs, nil }
+
+func exampleStore() fakeRuns {
+	at := time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
+	return fakeRuns{counts: map[pipeline.State]int{pipeline.StateFinal: 3},
+		runs: []pipeline.Run{ // most recent first
+			{ID: "r4", Command: "run", StartedAt: at.Add(4 * time.Hour)}, // running
+			{ID: "r3", Command: "serve", StartedAt: at.Add(3 * time.Hour), FinishedAt: at.Add(5 * time.Hour)},
+			{ID: "r2", Command: "run", StartedAt: at.Add(2 * time.Hour), FinishedAt: at.Add(150 * time.Minute), ExitCode: 3},
+			{ID: "r1", Command: "run", StartedAt: at.Add(time.Hour), FinishedAt: at.Add(90 * time.Minute), ExitCode: 0},
+		}}
+}
+
+// The exposition follows Prometheus' conventions: promlint finds nothing,
+// no label of ours is called job or instance, the build is described, and
+// the last finished run is there to alert on.
+func TestMetricsConventions(t *testing.T) {
+	m := newMetrics(exampleStore(), "legacy", submit.NewLimiter(3600, 1))
+	m.webhookOutcome("applied")
+	m.pollOutcome("pending")
+	m.apiRequests.WithLabelValues("token", "201").Inc()
+	m.apiErrors.WithLabelValues("status", "throttled").Inc()
+	m.apiDuration.WithLabelValues("token").Observe(0.2)
+	out := scrape(t, m.handler())
+
+	problems, err := promlint.New(strings.NewReader(out)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	if regexp.MustCompile(`[{,](job|instance)="`).MatchString(out) {
+		t.Errorf("a metric has a job or instance label of its own:\n%s", out)
+	}
+	for _, want := range []string{
+		`idbatch_build_info{goversion="` + runtime.Version() + `",revision="`,
+		`idbatch_last_run_timestamp_seconds{idbatch_job="legacy"} 1.7410914e+09`, // r2 ended 12:30
+		`idbatch_last_run_exit_code{idbatch_job="legacy"} 3`,
+		`idbatch_last_success_timestamp_seconds{idbatch_job="legacy"} 1.7410878e+09`, // r1 ended 11:30
+		`idbatch_records{idbatch_job="legacy",state="final"} 3`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// A finished run writes its metrics for node_exporter's textfile collector
+// and pushes them to a Pushgateway: idbatch's own metrics (not the Go
+// runtime's), the job in the grouping key, and no job label of ours.
+func TestMetricsPublish(t *testing.T) {
+	var pushed struct {
+		method, path, body string
+	}
+	pgw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		pushed.method, pushed.path, pushed.body = r.Method, r.URL.Path, string(b)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer pgw.Close()
+	m := newMetrics(exampleStore(), "legacy", nil)
+	m.webhookOutcome("applied")
+	textfile := filepath.Join(t.TempDir(), "idbatch.prom")
+	m.publish(context.Background(), MetricsConfig{MetricsTextfile: textfile, PushgatewayURL: pgw.URL}, slog.New(slog.DiscardHandler))
+
+	b, err := os.ReadFile(textfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`idbatch_last_run_exit_code{idbatch_job="legacy"} 3`, `idbatch_webhooks_total{outcome="applied"} 1`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("textfile lacks %q:\n%s", want, b)
+		}
+	}
+	if strings.Contains(string(b), "go_goroutines") {
+		t.Error("the textfile holds the Go runtime's metrics of a process that has exited")
+	}
+	if problems, err := promlint.New(strings.NewReader(string(b))).Lint(); err != nil || len(problems) > 0 {
+		t.Errorf("promlint on the textfile: %v %v", problems, err)
+	}
+
+	if pushed.method != http.MethodPut || pushed.path != "/metrics/job/idbatch/idbatch_job/legacy" {
+		t.Errorf("pushed %s %s, want PUT /metrics/job/idbatch/idbatch_job/legacy", pushed.method, pushed.path)
+	}
+	if pushed.body == "" || strings.Contains(pushed.body, "go_goroutines") || strings.Contains(pushed.body, "idbatch_job") {
+		t.Errorf("pushed body: %q", pushed.body)
+	}
+}
+
+// results.metrics_listen takes /metrics off the webhook receiver.
+func TestMetricsListen(t *testing.T) {
+	m := newMetrics(exampleStore(), "legacy", nil)
+	if _, ok := m.receiverRoutes(MetricsConfig{})["/metrics"]; !ok {
+		t.Error("by default /metrics is on the webhook receiver")
+	}
+	if _, ok := m.receiverRoutes(MetricsConfig{MetricsListen: "127.0.0.1:0"})["/metrics"]; ok {
+		t.Error("with metrics_listen, /metrics is still on the webhook receiver")
+	}
+	srv, err := m.listen(MetricsConfig{MetricsListen: "127.0.0.1:0"}, slog.New(slog.DiscardHandler))
+	if err != nil || srv == nil {
+		t.Fatalf("listen: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv(ctx) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+	if srv, err := m.listen(MetricsConfig{}, nil); srv != nil || err != nil {
+		t.Error("listen without metrics_listen should do nothing")
 	}
 }

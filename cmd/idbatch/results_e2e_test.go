@@ -378,8 +378,8 @@ func TestRunCollectsResults(t *testing.T) {
 			}
 			metrics := get(t, "http://"+hook+"/metrics")
 			for _, want := range []string{
-				fmt.Sprintf(`idbatch_records{job=%q,state="final"} %d`, resultsJob, n),
-				fmt.Sprintf(`idbatch_records{job=%q,state="submitted"} 0`, resultsJob),
+				fmt.Sprintf(`idbatch_records{idbatch_job=%q,state="final"} %d`, resultsJob, n),
+				fmt.Sprintf(`idbatch_records{idbatch_job=%q,state="submitted"} 0`, resultsJob),
 				`idbatch_webhooks_total{outcome="applied"} ` + fmt.Sprint(2*n),
 				`idbatch_webhooks_total{outcome="bad_signature"} 1`,
 				`idbatch_limiter_waits_total 0`,

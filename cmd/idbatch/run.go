@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/report"
 	"github.com/idbatch/idbatch/results"
 	"github.com/idbatch/idbatch/submit"
 	"github.com/idbatch/idbatch/submit/idenfy"
@@ -162,11 +162,16 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		}
 		log.Info("webhook receiver listening", "addr", ln.Addr().String(), "path", cfg.Results.WebhookPath)
 		background = append(background, func(ctx context.Context) error {
-			if err := results.Serve(ctx, ln, cfg.Results.WebhookPath, webhooks, map[string]http.Handler{"/metrics": m.handler()}); err != nil {
+			if err := results.Serve(ctx, ln, cfg.Results.WebhookPath, webhooks, m.receiverRoutes(cfg.Results.MetricsConfig)); err != nil {
 				return fmt.Errorf("webhook receiver: %w", err)
 			}
 			return nil
 		})
+	}
+	if srv, err := m.listen(cfg.Results.MetricsConfig, log); err != nil {
+		return fail(err)
+	} else if srv != nil {
+		background = append(background, srv)
 	}
 	expectManual := cfg.Results.ExpectManualReview == nil || *cfg.Results.ExpectManualReview
 	// The poller's client does not retry: every /status and /data request counts
@@ -202,14 +207,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	if prog != nil {
 		runner.Progress = prog.show
 	} else {
-		var last time.Time
-		runner.Progress = func(p pipeline.Progress) {
-			if time.Since(last) >= 30*time.Second || p.Phase == "done" {
-				last = time.Now()
-				log.Info("progress", "done", p.Done, "total", p.Total, "submitted", p.Submitted, "rejected", p.Rejected,
-					"failed", p.Failed, "final", p.Final, "waiting", p.Waiting, "phase", p.Phase)
-			}
-		}
+		runner.Progress = progressLog(log)
 	}
 	sum, runErr := runner.Run(ctx, soft)
 	if prog != nil {
@@ -217,7 +215,8 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	}
 	sum.Load = &loadStats
 	ended := countEnded(sum, beforeLoad, afterLoad)
-	sum.Extra = map[string]any{"api": limiter.Stats(), "webhooks_received": webhooks.Received(), "store": redactDSN(cfg.Store), "ended_in_run": ended}
+	sum.Extra = map[string]any{"api": limiter.Stats(), "webhooks_received": webhooks.Received(), "store": redactDSN(cfg.Store), "ended_in_run": ended,
+		report.ExtraAPIPerMinute: m.apiPerMinute()}
 	sum.ExitCode = exitCode(sum, runErr, cfg.Limits.MaxFailureRatio, ended)
 	if runErr != nil {
 		var fatal *submit.FatalError
@@ -230,11 +229,16 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	if werr != nil {
 		log.Error("summary not written", "err", werr)
 	}
+	reportPath, rerr := writeRunReport(context.WithoutCancel(ctx), dest, st, cfg, sum)
+	if rerr != nil {
+		log.Error("run report not written", "err", rerr)
+	}
 	js, _ := json.Marshal(sum)
 	if ferr := st.FinishRun(context.WithoutCancel(ctx), pipeline.Run{ID: runID, Job: cfg.Job, Command: o.command, StartedAt: start, FinishedAt: sum.FinishedAt, ExitCode: sum.ExitCode, Summary: js}); ferr != nil {
 		log.Error("run not recorded", "err", ferr)
 	}
-	printSummary(o.stderr, sum, summaryPath, cfg.Limits.MaxFailureRatio)
+	m.publish(context.WithoutCancel(ctx), cfg.Results.MetricsConfig, log)
+	finalSummary(o.stderr, log, cfg, sum, summaryPath, reportPath)
 	return sum, runErr
 }
 

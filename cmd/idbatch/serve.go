@@ -76,6 +76,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	if err != nil {
 		return exitFatal, fmt.Errorf("results.webhook_listen: %w", err)
 	}
+	metricsSrv, err := m.listen(cfg.Results.MetricsConfig, log)
+	if err != nil {
+		ln.Close()
+		return exitFatal, err
+	}
 	if err := st.StartRun(ctx, pipeline.Run{ID: runID, Job: cfg.Job, Command: "serve", StartedAt: start}); err != nil {
 		ln.Close()
 		return exitFatal, fmt.Errorf("store: %w", err)
@@ -83,8 +88,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	log.Info("webhook receiver listening", "addr", ln.Addr().String(), "path", cfg.Results.WebhookPath, "polling", polling, "run_id", runID)
 
 	g, gctx := errgroup.WithContext(ctx)
+	if metricsSrv != nil {
+		g.Go(func() error { return metricsSrv(gctx) })
+	}
 	g.Go(func() error {
-		extra := map[string]http.Handler{"/metrics": m.handler(), "/healthz": storeHealth(st, cfg.Job)}
+		extra := m.receiverRoutes(cfg.Results.MetricsConfig)
+		extra["/healthz"] = storeHealth(st, cfg.Job)
 		if err := results.Serve(gctx, ln, cfg.Results.WebhookPath, webhooks, extra); err != nil {
 			return fmt.Errorf("webhook receiver: %w", err)
 		}
