@@ -13,6 +13,9 @@ ingest FuzzReadManifestCSV
 ingest FuzzReadManifestJSONL
 ingest FuzzExifOrientation
 ingest FuzzNormalize
+results FuzzWebhook
+submit/idenfy FuzzParseWebhook
+submit/idenfy FuzzDecodeResponses
 LIST
 )
 
