@@ -178,6 +178,9 @@ func loadConfig(cf commonFlags) (Config, error) {
 // softStop returns a context that the first SIGINT/SIGTERM does NOT cancel,
 // and a channel closed by that first signal (the soft stop: finish in-flight
 // work, export, exit 130). The second signal cancels the context (hard stop).
+// duplicateSignalWindow: signals this close to the first count as one.
+const duplicateSignalWindow = time.Second
+
 func softStop(parent context.Context, stderr io.Writer) (context.Context, <-chan struct{}, func()) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	soft := make(chan struct{})
@@ -193,17 +196,21 @@ func softStop(parent context.Context, stderr io.Writer) (context.Context, <-chan
 			})
 		}
 		pd := parent.Done()
-		signals := 0
+		var firstAt time.Time
 		for {
 			select {
 			case <-sig:
-				signals++
-				first()
-				if signals >= 2 {
+				// A signal within a second of the first is the same stop
+				// delivered twice (timeout(1) signals the process group, a
+				// supervisor forwards it too), not a request to abort.
+				if firstAt.IsZero() {
+					firstAt = time.Now()
+				} else if time.Since(firstAt) >= duplicateSignalWindow {
 					fmt.Fprintln(stderr, "idbatch: aborting")
 					cancel()
 					return
 				}
+				first()
 			case <-pd:
 				// The first signal also reaches the parent context: not a second one.
 				pd = nil

@@ -598,3 +598,31 @@ func TestWorkersShareAccountLimit(t *testing.T) {
 		t.Errorf("%d requests answered 429: the workers together exceeded the account's limit", st.Throttled)
 	}
 }
+
+// Two SIGTERMs delivered together (timeout(1) signals the process group, a
+// supervisor forwards the same stop) are one soft stop: records in flight
+// finish and the export runs; only a signal a second or more later aborts.
+func TestDuplicateSignalIsOneSoftStop(t *testing.T) {
+	t.Parallel()
+	e := newCrashEnv(t, 20, 900, "", crashOpts{rate: "3600"}) // 1 request/s
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd, out := e.start(ctx)
+	deadline := time.Now().Add(30 * time.Second)
+	for e.sb.Charges().ProcessesAccepted == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("run after two SIGTERMs at once: %v, want exit 130\n%s", err, out)
+	}
+	if bytes.Contains(out.Bytes(), []byte("aborting")) || !bytes.Contains(out.Bytes(), []byte("stopping:")) {
+		t.Errorf("two signals at once were taken for an abort:\n%s", out)
+	}
+	if m, _ := filepath.Glob(filepath.Join(e.dir, "export", "_runs", "job=crash", "run-*.json")); len(m) != 1 {
+		t.Errorf("no summary written after a soft stop: %v", m)
+	}
+}
