@@ -136,6 +136,37 @@ func (e *crashEnv) start(ctx context.Context, env ...string) (*exec.Cmd, *bytes.
 	return cmd, &out
 }
 
+// startWorkers starts n `idbatch run` processes on the env's job, worker i
+// with -worker i; worker 0 receives the sandbox's webhooks, the others run
+// with webhook_listen "" (the topology of README "Scale out").
+func (e *crashEnv) startWorkers(ctx context.Context, n int) ([]*exec.Cmd, []*bytes.Buffer) {
+	e.t.Helper()
+	base, err := os.ReadFile(e.cfgPath)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var cmds []*exec.Cmd
+	var outs []*bytes.Buffer
+	for i := range n {
+		cfg := e.cfgPath
+		if i > 0 {
+			cfg = filepath.Join(e.dir, fmt.Sprintf("worker%d.yaml", i))
+			b := regexp.MustCompile(`webhook_listen: "[^"]*"`).ReplaceAll(base, []byte(`webhook_listen: ""`))
+			if err := os.WriteFile(cfg, b, 0o600); err != nil {
+				e.t.Fatal(err)
+			}
+		}
+		cmd := exec.CommandContext(ctx, binPath, "run", "-c", cfg, "-worker", fmt.Sprint(i))
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			e.t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, &out)
+	}
+	return cmds, outs
+}
+
 // killed reports whether a finished command was ended by SIGKILL.
 func killed(err error) bool {
 	var ee *exec.ExitError
@@ -402,38 +433,12 @@ func TestCrashAtRandomMoments(t *testing.T) {
 func TestWorkersShareOnePostgresJob(t *testing.T) {
 	t.Parallel()
 	e := newCrashEnv(t, 16, 300, pgtest.DSN(t, 4), crashOpts{})
-	base, err := os.ReadFile(e.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	type worker struct {
-		cmd *exec.Cmd
-		out *bytes.Buffer
-	}
-	var workers []worker
-	for i := range 3 {
-		cfg := e.cfgPath
-		if i > 0 { // its own receiver, unused by the sandbox
-			hook := freeAddr(t)
-			cfg = filepath.Join(e.dir, fmt.Sprintf("worker%d.yaml", i))
-			b := regexp.MustCompile(`webhook_listen: "[^"]*"`).ReplaceAll(base, []byte(`webhook_listen: "`+hook+`"`))
-			if err := os.WriteFile(cfg, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-		cmd := exec.CommandContext(ctx, binPath, "run", "-c", cfg)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		workers = append(workers, worker{cmd, &out})
-	}
-	for i, w := range workers {
-		if err := w.cmd.Wait(); err != nil {
-			t.Fatalf("worker %d: %v\n%s", i, err, w.out)
+	cmds, outs := e.startWorkers(ctx, 3)
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("worker %d: %v\n%s", i, err, outs[i])
 		}
 	}
 	e.complete()
@@ -555,32 +560,10 @@ func TestWorkersShareAccountLimit(t *testing.T) {
 	t.Parallel()
 	e := newCrashEnv(t, 30, 800, pgtest.DSN(t, 4), crashOpts{rate: "54000",
 		sandbox: idenfytest.Options{RateLimit: 15, RateWindow: time.Second, RateBurst: 15}})
-	base, err := os.ReadFile(e.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
-	var cmds []*exec.Cmd
-	var outs []*bytes.Buffer
-	for i := range 3 {
-		cfg := e.cfgPath
-		if i > 0 {
-			cfg = filepath.Join(e.dir, fmt.Sprintf("worker%d.yaml", i))
-			b := regexp.MustCompile(`webhook_listen: "[^"]*"`).ReplaceAll(base, []byte(`webhook_listen: "`+freeAddr(t)+`"`))
-			if err := os.WriteFile(cfg, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-		cmd := exec.CommandContext(ctx, binPath, "run", "-c", cfg)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds, outs = append(cmds, cmd), append(outs, &out)
-	}
+	cmds, outs := e.startWorkers(ctx, 3)
 	for i, c := range cmds {
 		if err := c.Wait(); err != nil {
 			t.Fatalf("worker %d: %v\n%s", i, err, outs[i])

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -71,10 +66,6 @@ func accountLimitScenario(b *testing.B, workers int) limitResult {
 	)
 	e := newCrashEnv(b, records, 1000+int64(workers), pgtest.DSN(b, 8), crashOpts{rate: fmt.Sprint(perSec * 3600), expiry: 3, margin: time.Second,
 		sandbox: idenfytest.Options{RateLimit: perSec * window.Seconds(), RateWindow: window, RateSliding: true}})
-	base, err := os.ReadFile(e.cfgPath)
-	if err != nil {
-		b.Fatal(err)
-	}
 	// The sandbox's request count, sampled.
 	type sample struct {
 		at               time.Time
@@ -108,25 +99,7 @@ func accountLimitScenario(b *testing.B, workers int) limitResult {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	var cmds []*exec.Cmd
-	var outs []*bytes.Buffer
-	for i := range workers {
-		cfg := e.cfgPath
-		if i > 0 {
-			cfg = filepath.Join(e.dir, fmt.Sprintf("worker%d.yaml", i))
-			bb := regexp.MustCompile(`webhook_listen: "[^"]*"`).ReplaceAll(base, []byte(`webhook_listen: ""`))
-			if err := os.WriteFile(cfg, bb, 0o600); err != nil {
-				b.Fatal(err)
-			}
-		}
-		cmd := exec.CommandContext(ctx, binPath, "run", "-c", cfg, "-worker", fmt.Sprint(i))
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		cmds, outs = append(cmds, cmd), append(outs, &out)
-	}
+	cmds, outs := e.startWorkers(ctx, workers)
 	var r limitResult
 	var killAt time.Time
 	if workers > 1 {
