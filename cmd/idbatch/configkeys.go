@@ -115,13 +115,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, errs *[]string) {
 			*errs = append(*errs, fmt.Sprintf("%s: expected a mapping of keys (%s), got %s", orRoot(path), strings.Join(fieldNames(t), ", "), describe(n)))
 			return
 		}
-		fields := map[string]reflect.Type{}
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			if name := yamlName(f); name != "" {
-				fields[name] = f.Type
-			}
-		}
+		_, fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i].Value
 			ft, ok := fields[k]
@@ -202,14 +196,31 @@ func yamlName(f reflect.StructField) string {
 	return name
 }
 
-func fieldNames(t reflect.Type) []string {
-	var out []string
-	for i := 0; i < t.NumField(); i++ {
-		if n := yamlName(t.Field(i)); n != "" {
-			out = append(out, n)
+// yamlFields lists the YAML keys of struct t with their types, the keys of
+// ",inline" embedded structs included, in field order.
+func yamlFields(t reflect.Type) (names []string, types map[string]reflect.Type) {
+	types = map[string]reflect.Type{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if _, opts, _ := strings.Cut(f.Tag.Get("yaml"), ","); opts == "inline" && f.Type.Kind() == reflect.Struct {
+				walk(f.Type)
+				continue
+			}
+			if name := yamlName(f); name != "" {
+				names = append(names, name)
+				types[name] = f.Type
+			}
 		}
 	}
-	return out
+	walk(t)
+	return names, types
+}
+
+func fieldNames(t reflect.Type) []string {
+	names, _ := yamlFields(t)
+	return names
 }
 
 // knownKeys lists every key of the config file by its YAML path.
@@ -220,15 +231,11 @@ func knownKeys() []string {
 		for t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name := yamlName(f)
-			if name == "" {
-				continue
-			}
+		names, types := yamlFields(t)
+		for _, name := range names {
 			p := joinKey(path, name)
 			out = append(out, p)
-			ft := f.Type
+			ft := types[name]
 			for ft.Kind() == reflect.Pointer {
 				ft = ft.Elem()
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/pipeline"
@@ -70,11 +71,17 @@ func checkKnownJob(ctx context.Context, st pipeline.Store, dest export.Destinati
 	if err != nil {
 		return fmt.Errorf("export.destination: %w", err)
 	}
-	if len(files) == 0 {
+	n := 0 // runs: their JSON summaries (the HTML reports beside them are not counted)
+	for _, f := range files {
+		if strings.HasSuffix(f.Rel, ".json") {
+			n++
+		}
+	}
+	if n == 0 {
 		return nil
 	}
 	return fmt.Errorf("the Store %s has never seen job %s, but the export destination holds %d of its runs (%s): "+
 		"this Store is not the one those runs used, and every record would be submitted (and billed) again. "+
 		"Point store at that Store (a relative sqlite:// path is relative to the config file), or pass -new-store if a new Store is meant",
-		redactDSN(cfg.Store), cfg.Job, len(files), dest.Location(prefix)+"/")
+		redactDSN(cfg.Store), cfg.Job, n, dest.Location(prefix)+"/")
 }
