@@ -51,9 +51,10 @@ type Limiter struct {
 	// MinFraction is the floor of the adaptive rate as a fraction of the
 	// configured one. Default 0.05.
 	MinFraction float64
-	// ForgetAfter: once the rate has been above the ceiling this long
-	// without a 429, the ceiling is forgotten (the server's limit was
-	// raised). Default 2 min.
+	// ForgetAfter: the rate stays at or below the ceiling (the server's
+	// limit as measured at the last 429) for ForgetAfter after it; with no
+	// 429 meanwhile, the ceiling is forgotten and the rate probes above it
+	// (the server's limit was raised). Default 10 min.
 	ForgetAfter time.Duration
 
 	now     func() time.Time
@@ -72,7 +73,7 @@ func NewLimiter(perHour float64, burst int) *Limiter {
 	}
 	r := rate.Limit(perHour / 3600)
 	return &Limiter{lim: rate.NewLimiter(r, burst), target: r, RecoverEvery: 10 * time.Second, MinFraction: 0.05,
-		ForgetAfter: 2 * time.Minute, now: time.Now, created: time.Now()}
+		ForgetAfter: 10 * time.Minute, now: time.Now, created: time.Now()}
 }
 
 // Wait blocks until a request may be sent, or ctx ends.
@@ -142,7 +143,8 @@ func (l *Limiter) Throttled(retryAfter time.Duration) {
 				acc = rate.Limit(float64(l.okSince) / since.Seconds())
 			}
 		}
-		if l.okSince >= 50 && acc >= cur*0.97 {
+		edge := l.okSince >= 50 && acc >= cur*0.97
+		if edge {
 			next = cur * 0.99
 		}
 		if floor := l.target * rate.Limit(l.MinFraction); next < floor {
@@ -151,6 +153,12 @@ func (l *Limiter) Throttled(retryAfter time.Duration) {
 		l.ceiling = cur
 		if acc > 0 && acc < cur {
 			l.ceiling = acc
+		}
+		if edge {
+			// Stay 1 % below the rate that met the window's edge: a sliding
+			// window of W seconds then has r·W/100 calls of room for the
+			// bursts that caused it. Probed again after ForgetAfter.
+			l.ceiling = next
 		}
 		l.lim.SetLimitAt(now, next)
 		l.lastCut = now
@@ -191,8 +199,12 @@ func (l *Limiter) recoverLocked() {
 			next += max(slow, l.target/100_000)
 		}
 	}
-	if l.ceiling > 0 && next > l.ceiling && now.Sub(l.lastCut) > l.ForgetAfter {
-		l.ceiling = 0
+	if l.ceiling > 0 && next > l.ceiling {
+		if now.Sub(l.lastCut) > l.ForgetAfter {
+			l.ceiling = 0 // no 429 for ForgetAfter: probe above it
+		} else {
+			next = l.ceiling // the server's limit: not above it yet
+		}
 	}
 	next = min(next, l.target)
 	l.lim.SetLimitAt(now, next)

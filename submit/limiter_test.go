@@ -131,7 +131,8 @@ func TestLimiterFloorAndBackoff(t *testing.T) {
 
 // A few 429s after a long run of accepted calls at the current rate (a
 // burst at the edge of the server's window) cost 1 % of the rate, not half
-// or a tenth: the limit is fully used again within seconds.
+// or a tenth, and the rate stays there (no new 429 at every edge) until
+// ForgetAfter has passed without one.
 func TestLimiterEdgeBurstCostsOnePercent(t *testing.T) {
 	l, now := fakeLimiter(25)
 	step(l, now, 25*time.Second, 625) // the server accepted 25/s for a window
@@ -142,8 +143,13 @@ func TestLimiterEdgeBurstCostsOnePercent(t *testing.T) {
 		t.Fatalf("rate %v/s after an edge burst, want 99%% of 25/s", got)
 	}
 	step(l, now, time.Second, 0) // the pause
-	step(l, now, 10*time.Second, 0)
-	if got := perSec(l); got < 24.97 {
-		t.Errorf("rate %v/s 11 s after the edge burst, want back at 25/s", got)
+	step(l, now, time.Minute, 0)
+	if got := perSec(l); !near(got, 25*0.99) {
+		t.Errorf("rate %v/s a minute after the edge burst, want it kept at 99%%", got)
+	}
+	step(l, now, l.ForgetAfter, 0)
+	step(l, now, time.Minute, 0)
+	if got := perSec(l); got < 24.99 {
+		t.Errorf("rate %v/s long after the last 429, want back at 25/s", got)
 	}
 }
