@@ -59,8 +59,9 @@ func (b *SharedBudget) Wait(ctx context.Context) error {
 			b.local = got - 1
 			return nil
 		}
-		// Jitter spreads the workers' retries over the refill.
-		wait += rand.N(wait/4 + 1)
+		// A little jitter spreads the workers' retries over the refill;
+		// more would leave the account's tokens untaken.
+		wait += rand.N(wait/20 + 1)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

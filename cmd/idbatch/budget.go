@@ -36,9 +36,10 @@ func newAPILimits(cfg Config, st pipeline.Store, log *slog.Logger) apiLimits {
 	}
 	account := accountKey(cfg)
 	l := apiLimits{local: local, api: &submit.AccountLimiter{Limiter: local, Budget: &submit.SharedBudget{
-		// Burst 1: however the workers' calls bunch up, the account never
-		// sees more than its rate plus one call in any window.
-		Store: bs, Name: "api:" + account, PerSecond: cfg.Limits.RequestsPerHour / 3600, Burst: 1, Log: log,
+		// Burst 2: however the workers' calls bunch up, the account never
+		// sees more than its rate plus two calls in any window, and a
+		// worker that comes for its token a little late does not lose it.
+		Store: bs, Name: "api:" + account, PerSecond: cfg.Limits.RequestsPerHour / 3600, Burst: 2, Log: log,
 	}}}
 	if cfg.Results.PollMaxPerHour > 0 {
 		l.poll = &submit.SharedBudget{Store: bs, Name: "poll:" + account, PerSecond: cfg.Results.PollMaxPerHour / 3600, Burst: 1, Chunk: 1, Log: log}
