@@ -20,7 +20,10 @@ import (
 // job: the others take its share and its records. Reported:
 //
 //   - achieved/allowed: API calls over the busy period (first call to the
-//     last accepted /process) ÷ L × that period (goal >= 0.98);
+//     last accepted /process) ÷ L × that period (goal >= 0.98); with a
+//     kill, that period ends with the killed worker's possible orphans
+//     waiting for their token's expiry, so achieved/allowed-to-95% (until
+//     95 % of the records were processed) is reported too;
 //   - 429s-after-first-window (goal 0) and 429s in all;
 //   - cpu-ms/record: user+system CPU of every idbatch process ÷ records;
 //   - rate-after-kill: the calls per second in the 10 s after the kill, ÷ L.
@@ -37,6 +40,7 @@ func BenchmarkAccountLimit(b *testing.B) {
 			for range b.N {
 				r := accountLimitScenario(b, n)
 				b.ReportMetric(r.ratio, "achieved/allowed")
+				b.ReportMetric(r.steady, "achieved/allowed-to-95%")
 				b.ReportMetric(float64(r.late429), "429s-after-first-window")
 				b.ReportMetric(float64(r.all429), "429s")
 				b.ReportMetric(r.cpuPerRecord, "cpu-ms/record")
@@ -52,6 +56,7 @@ func BenchmarkAccountLimit(b *testing.B) {
 }
 
 type limitResult struct {
+	steady                  float64 // achieved/allowed until 95 % of the records were processed
 	calls                   int
 	busy                    time.Duration
 	ratio, cpuPerRecord     float64
@@ -139,6 +144,12 @@ func accountLimitScenario(b *testing.B, workers int) limitResult {
 	}
 	if last.at.IsZero() {
 		last = samples[len(samples)-1]
+	}
+	for _, smp := range samples {
+		if smp.processes*100 >= records*95 {
+			r.steady = float64(smp.calls-first.calls) / (perSec * smp.at.Sub(first.at).Seconds())
+			break
+		}
 	}
 	r.calls = last.calls - first.calls
 	r.busy = last.at.Sub(first.at)
