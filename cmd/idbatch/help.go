@@ -43,9 +43,12 @@ var commands = []command{
 	{name: "validate", config: true,
 		summary: "dry run: read the manifest, fetch and normalize every image, report rejections; no API call",
 		about: "Reads the manifest, fetches and normalizes every image as a run would, and reports the rejections\n" +
-			"by reason, the API calls a run needs and how long they take. No API call, no credentials needed,\n" +
-			"nothing written.",
-		examples: []string{"idbatch validate -c idbatch.yaml"}},
+			"by reason, the API calls a run needs, how long they take, how many limits.max_duration runs that is\n" +
+			"and (with -price-per-verification) what it costs. The rejected rows are written in the failures.csv\n" +
+			"shape (manifest columns, line, reason) to <job>-rejects.csv beside the config: fixed, that file loads\n" +
+			"as a manifest. No API call, no credentials needed, nothing written to the Store.",
+		examples: []string{"idbatch validate -c idbatch.yaml", "idbatch validate -c idbatch.yaml -sample 1000 -price-per-verification 0.90",
+			"idbatch validate -c idbatch.yaml -rejects /tmp/rejects.csv"}},
 	{name: "status", config: true,
 		summary:  "counts per state for a job, overdue results, orphans, last runs",
 		about:    "Reads an existing Store (it never creates one) and prints counts per state, overdue results,\npossible orphan tokens and the last runs. DSN passwords are never shown.",
