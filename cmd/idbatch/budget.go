@@ -30,8 +30,7 @@ type apiLimits struct {
 // total). On SQLite (one process) the local limiter is the budget.
 func newAPILimits(cfg Config, st pipeline.Store, log *slog.Logger) apiLimits {
 	local := submit.NewLimiter(cfg.Limits.RequestsPerHour, cfg.Limits.Burst)
-	bs, shared := st.(pipeline.BudgetStore)
-	if _, pg := st.(*pgstore.Store); !pg || !shared {
+	if _, pg := st.(*pgstore.Store); !pg {
 		return apiLimits{api: local, local: local}
 	}
 	account := accountKey(cfg)
@@ -39,10 +38,10 @@ func newAPILimits(cfg Config, st pipeline.Store, log *slog.Logger) apiLimits {
 		// Burst 2: however the workers' calls bunch up, the account never
 		// sees more than its rate plus two calls in any window, and a
 		// worker that comes for its token a little late does not lose it.
-		Store: bs, Name: "api:" + account, PerSecond: cfg.Limits.RequestsPerHour / 3600, Burst: 2, Log: log,
+		Store: st, Name: "api:" + account, PerSecond: cfg.Limits.RequestsPerHour / 3600, Burst: 2, Log: log,
 	}}}
 	if cfg.Results.PollMaxPerHour > 0 {
-		l.poll = &submit.SharedBudget{Store: bs, Name: "poll:" + account, PerSecond: cfg.Results.PollMaxPerHour / 3600, Burst: 1, Chunk: 1, Log: log}
+		l.poll = &submit.SharedBudget{Store: st, Name: "poll:" + account, PerSecond: cfg.Results.PollMaxPerHour / 3600, Burst: 1, Chunk: 1, Log: log}
 	}
 	return l
 }

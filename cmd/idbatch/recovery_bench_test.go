@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"math/rand/v2"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -87,8 +86,10 @@ func recoveryScenario(b *testing.B, seed int64, kills int) (time.Duration, []tim
 		before := tokens()
 		t0 := time.Now()
 		cmd, out := e.start(ctx)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
 		if k > 0 { // a restart: how long until its first new token?
-			for tokens() == before && time.Since(t0) < time.Minute && !exited(cmd) {
+			for tokens() == before && time.Since(t0) < time.Minute && len(done) == 0 {
 				time.Sleep(2 * time.Millisecond)
 			}
 			if tokens() > before {
@@ -96,13 +97,11 @@ func recoveryScenario(b *testing.B, seed int64, kills int) (time.Duration, []tim
 			}
 		}
 		if k == kills {
-			if err := cmd.Wait(); err != nil {
+			if err := <-done; err != nil {
 				b.Fatalf("last run: %v\n%s", err, out)
 			}
 			break
 		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		select {
 		case <-done: // finished before its kill
 			k = kills
@@ -129,6 +128,3 @@ func recoveryScenario(b *testing.B, seed int64, kills int) (time.Duration, []tim
 
 // benchRecords is the size of the benchmark's job.
 const benchRecords = 200
-
-// exited reports whether a started command has ended (without waiting).
-func exited(cmd *exec.Cmd) bool { return cmd.ProcessState != nil }

@@ -170,12 +170,7 @@ func validateRecords(ctx context.Context, source func(fn func(pipeline.Record) e
 			fmt.Fprintf(stderr, "%s: %v\n", where, infraErr)
 		case code != "":
 			rep.ByReason[code]++
-			r := rec
-			r.State, r.RejectReason = pipeline.StateRejected, code
-			if infraMsg := rejectDetail(rec, code); infraMsg != "" {
-				r.ErrorMessage = infraMsg
-			}
-			rep.Rejected = append(rep.Rejected, r)
+			rep.Rejected = append(rep.Rejected, rec) // rejected, with its reason and detail
 		default:
 			rep.Ready++
 		}
@@ -223,14 +218,6 @@ func validateRecords(ctx context.Context, source func(fn func(pipeline.Record) e
 		fmt.Fprintln(stderr)
 	}
 	return rep, err
-}
-
-// rejectDetail keeps the source's own detail of a row it rejected.
-func rejectDetail(rec pipeline.Record, code string) string {
-	if rec.State == pipeline.StateRejected && rec.RejectReason == code {
-		return rec.ErrorMessage
-	}
-	return ""
 }
 
 func printValidateReport(w io.Writer, rep validateReport, cfg Config, sample int, price float64) {
