@@ -72,11 +72,11 @@ type RunLocker interface {
 // calls never exceeds the account's limit, whatever their number, and a
 // worker that joins, idles or dies changes the others' share at once.
 type BudgetStore interface {
-	// TakeBudget takes up to n tokens from the bucket name, refilled at
-	// perSecond up to burst tokens (a new bucket starts empty, so that a
-	// fleet starting together does not burst past a sliding window), and
-	// returns how many it took; with none, wait is how long until one is
-	// there. Atomic across every handle and machine sharing the Store. The
-	// refill uses the Store's clock where it has one (PostgreSQL), else now.
-	TakeBudget(ctx context.Context, name string, n int, perSecond, burst float64, now time.Time) (got int, wait time.Duration, err error)
+	// UpdateBudget reads the bucket name (a new one: Level 0, At now,
+	// Factor 1), lets fn change it, and writes it back, atomically across
+	// every handle and machine sharing the Store. fn gets the Store's clock
+	// where it has one (PostgreSQL), else now; it must only compute (it
+	// runs inside the Store's transaction). TakeBudget and submit's
+	// SharedBudget are built on it.
+	UpdateBudget(ctx context.Context, name string, now time.Time, fn func(b *Budget, now time.Time)) error
 }

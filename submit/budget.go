@@ -1,17 +1,15 @@
 package submit
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
-)
 
-// budgetStore is what SharedBudget needs of a pipeline.Store.
-type budgetStore interface {
-	TakeBudget(ctx context.Context, name string, n int, perSecond, burst float64, now time.Time) (int, time.Duration, error)
-}
+	"github.com/idbatch/idbatch/pipeline"
+)
 
 // SharedBudget paces calls by an account-wide token bucket kept in the
 // Store (pipeline.BudgetStore): every worker on one PostgreSQL Store draws
@@ -19,17 +17,33 @@ type budgetStore interface {
 // however many workers run, and a worker that joins, idles or dies changes
 // the others' share at once (no static rate / N). Tokens are taken a few at
 // a time (Chunk) to keep Store round trips few.
+//
+// The adaptive response to 429s lives here too, account-wide, so that every
+// worker follows it (a worker's own limiter measures only its share of the
+// account and would cap it there): see Throttled.
 type SharedBudget struct {
-	Store     budgetStore
+	Store     pipeline.BudgetStore
 	Name      string  // the bucket: one per iDenfy account (and purpose)
 	PerSecond float64 // the account's rate
 	Burst     float64 // the bucket's capacity
 	Chunk     int     // tokens taken per Store call; default max(1, PerSecond/10)
 	Log       *slog.Logger
 
+	// Hold is how long the account's rate stays lowered after its last
+	// 429 before the configured rate is probed again. Default 10 min.
+	Hold time.Duration
+	// Storm: a 429 within Storm of the previous cut means the account's
+	// limit is lower than configured, and cuts 10 %; a 429 after a quiet
+	// Storm is a burst at a window's edge, and cuts 1 %. Default 30 s.
+	Storm time.Duration
+
 	mu    sync.Mutex
 	local int // tokens taken and not yet spent
 }
+
+// minFactor is the floor of the account's rate, as a fraction of the
+// configured one.
+const minFactor = 0.05
 
 // Wait blocks until the account's budget grants one call, or ctx ends. A
 // Store that fails is retried every second (the call waits; nothing is lost).
@@ -45,13 +59,13 @@ func (b *SharedBudget) Wait(ctx context.Context) error {
 			b.local--
 			return nil
 		}
-		got, wait, err := b.Store.TakeBudget(ctx, b.Name, chunk, b.PerSecond, b.Burst, time.Now())
+		got, wait, err := pipeline.TakeBudget(ctx, b.Store, b.Name, chunk, b.PerSecond, b.Burst, time.Now())
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			if b.Log != nil {
-				b.Log.Warn("account budget unavailable; retrying", "err", err)
+				b.Log.Warn("account budget unavailable; retrying", pipeline.LogKeyErr, err)
 			}
 			wait = time.Second
 		}
@@ -72,9 +86,56 @@ func (b *SharedBudget) Wait(ctx context.Context) error {
 	}
 }
 
+// Throttled reports a 429 of the account's API (retryAfter: its
+// Retry-After, 0 when absent). In one Store update, for every worker:
+//
+//   - the account pauses: the bucket's level becomes a debt of retryAfter
+//     (at least 1 s) of calls, so no worker calls before the server said;
+//   - once per pause, in proportion: after a quiet Storm, the 429 is a
+//     burst at the edge of the server's window, and the account's rate is
+//     held 1 % lower (a sliding window of W seconds then has 1 % of W of
+//     room for the bursts that caused it); within Storm of the last cut,
+//     the limit is lower than configured, and the rate is cut 10 %. Not
+//     below 5 % of the configured rate. The lowered rate holds for Hold
+//     after the last cut, then the configured rate is probed again.
+func (b *SharedBudget) Throttled(ctx context.Context, retryAfter time.Duration) error {
+	hold, storm := cmp.Or(b.Hold, 10*time.Minute), cmp.Or(b.Storm, 30*time.Second)
+	pause := max(retryAfter, time.Second)
+	return b.Store.UpdateBudget(ctx, b.Name, time.Now(), func(bu *pipeline.Budget, now time.Time) {
+		bu.Take(now, 0, b.PerSecond, b.Burst) // refill up to now
+		if !bu.LastCut.IsZero() && now.Sub(bu.LastCut) < pause {
+			// The same pause: requests that were in flight.
+			bu.Level = min(bu.Level, -bu.Rate(b.PerSecond, now)*pause.Seconds())
+			return
+		}
+		factor := 1.0
+		if now.Before(bu.Until) && bu.Factor > 0 {
+			factor = bu.Factor
+		}
+		if !bu.LastCut.IsZero() && now.Sub(bu.LastCut) < storm {
+			factor *= 0.9
+		} else {
+			factor *= 0.99
+		}
+		bu.Factor, bu.Until, bu.LastCut = max(factor, minFactor), now.Add(hold), now
+		bu.Level = min(bu.Level, -bu.Rate(b.PerSecond, now)*pause.Seconds())
+	})
+}
+
+// Factor returns the fraction of the configured rate the account is held
+// at now (1: none), for stats and tests.
+func (b *SharedBudget) Factor(ctx context.Context) (float64, error) {
+	f := 1.0
+	err := b.Store.UpdateBudget(ctx, b.Name, time.Now(), func(bu *pipeline.Budget, now time.Time) {
+		f = bu.Rate(1, now)
+	})
+	return f, err
+}
+
 // AccountLimiter is the limiter of a worker that shares an account with
-// others: its own adaptive Limiter (pauses and AIMD on 429s) in series with
-// the account-wide SharedBudget. It implements idenfy.Limiter.
+// others: its own Limiter (the process's burst and its stats) in series
+// with the account-wide SharedBudget, which paces and adapts the account's
+// calls. It implements idenfy.Limiter.
 type AccountLimiter struct {
 	*Limiter
 	Budget *SharedBudget
@@ -86,4 +147,18 @@ func (a *AccountLimiter) Wait(ctx context.Context) error {
 		return err
 	}
 	return a.Budget.Wait(ctx)
+}
+
+// Throttled reports a 429: this worker pauses at once, and the account's
+// budget pauses and adapts every worker (SharedBudget.Throttled). The
+// worker's own rate is left alone: what it measures is its share, not the
+// account's limit, and held there it would not take over the share of a
+// worker that stops.
+func (a *AccountLimiter) Throttled(retryAfter time.Duration) {
+	a.Limiter.Pause(retryAfter)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.Budget.Throttled(ctx, retryAfter); err != nil && a.Budget.Log != nil {
+		a.Budget.Log.Warn("account budget: cannot record a 429; this worker paused alone", pipeline.LogKeyErr, err)
+	}
 }

@@ -168,6 +168,23 @@ func (l *Limiter) Throttled(retryAfter time.Duration) {
 	}
 }
 
+// Pause makes every caller wait for d (a Retry-After; 1 s … 64 s of
+// backoff when 0) without touching the rate: the 429 of a worker whose
+// rate the account's budget adapts (AccountLimiter).
+func (l *Limiter) Pause(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.throttles++
+	l.streak++
+	if d <= 0 {
+		backoff := time.Second << min(l.streak-1, 6)
+		d = backoff/2 + rand.N(backoff/2+1)
+	}
+	if until := l.now().Add(d); until.After(l.pausedTo) {
+		l.pausedTo = until
+	}
+}
+
 // Succeeded reports an answer that was not a 429: it resets the backoff
 // streak and counts toward the measure of the server's limit.
 func (l *Limiter) Succeeded() {

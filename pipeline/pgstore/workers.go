@@ -114,32 +114,29 @@ func (s *Store) Stats(ctx context.Context, q pipeline.StatsQuery) (pipeline.JobS
 	return st, nil
 }
 
-// TakeBudget takes tokens from an account-wide bucket (see
-// pipeline.BudgetStore), in one transaction on the server's clock, so that
-// workers on machines whose clocks differ share one bucket fairly.
-func (s *Store) TakeBudget(ctx context.Context, name string, n int, perSecond, burst float64, _ time.Time) (int, time.Duration, error) {
-	var got int
-	var wait time.Duration
+// UpdateBudget changes an account-wide bucket (see pipeline.BudgetStore)
+// in one transaction on the server's clock, so that workers on machines
+// whose clocks differ share one bucket fairly.
+func (s *Store) UpdateBudget(ctx context.Context, name string, _ time.Time, fn func(b *pipeline.Budget, now time.Time)) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var now time.Time
 		if _, err := tx.Exec(ctx, `INSERT INTO budgets (name, tokens, at) VALUES ($1, 0, clock_timestamp()) ON CONFLICT (name) DO NOTHING`, name); err != nil {
 			return err
 		}
-		var level float64
-		var at time.Time
-		if err := tx.QueryRow(ctx, `SELECT tokens, at, clock_timestamp() FROM budgets WHERE name = $1 FOR UPDATE`, name).Scan(&level, &at, &now); err != nil {
+		var b pipeline.Budget
+		var now time.Time
+		var until, cut *time.Time
+		if err := tx.QueryRow(ctx, `SELECT tokens, at, factor, factor_until, last_cut, clock_timestamp() FROM budgets WHERE name = $1 FOR UPDATE`, name).
+			Scan(&b.Level, &b.At, &b.Factor, &until, &cut, &now); err != nil {
 			return err
 		}
-		var next float64
-		got, next, wait = pipeline.RefillBudget(level, at, now, n, perSecond, burst)
-		if now.Before(at) {
-			now = at
-		}
-		_, err := tx.Exec(ctx, `UPDATE budgets SET tokens = $2, at = $3 WHERE name = $1`, name, next, now)
+		b.Until, b.LastCut = fromTS(until), fromTS(cut)
+		fn(&b, now)
+		_, err := tx.Exec(ctx, `UPDATE budgets SET tokens = $2, at = $3, factor = $4, factor_until = $5, last_cut = $6 WHERE name = $1`,
+			name, b.Level, b.At, b.Factor, ts(b.Until), ts(b.LastCut))
 		return err
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("pgstore: budget %s: %w", name, err)
+		return fmt.Errorf("pgstore: budget %s: %w", name, err)
 	}
-	return got, wait, nil
+	return nil
 }

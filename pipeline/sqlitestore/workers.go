@@ -165,32 +165,44 @@ func (s *Store) LockRun(ctx context.Context, holder string, now time.Time) (func
 	}, nil
 }
 
-// TakeBudget takes tokens from an account-wide bucket (see
-// pipeline.BudgetStore), in one write transaction.
-func (s *Store) TakeBudget(ctx context.Context, name string, n int, perSecond, burst float64, now time.Time) (int, time.Duration, error) {
-	var got int
-	var wait time.Duration
+// UpdateBudget changes an account-wide bucket (see pipeline.BudgetStore)
+// in one write transaction.
+func (s *Store) UpdateBudget(ctx context.Context, name string, now time.Time, fn func(b *pipeline.Budget, now time.Time)) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		level, at := 0.0, now
-		var atUS int64
-		switch err := tx.QueryRowContext(ctx, `SELECT tokens, at FROM budgets WHERE name = ?`, name).Scan(&level, &atUS); {
+		b := pipeline.Budget{At: now, Factor: 1}
+		var at, until, cut int64
+		switch err := tx.QueryRowContext(ctx, `SELECT tokens, at, factor, factor_until, last_cut FROM budgets WHERE name = ?`, name).Scan(&b.Level, &at, &b.Factor, &until, &cut); {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
 			return err
 		default:
-			at = time.UnixMicro(atUS)
+			b.At, b.Until, b.LastCut = time.UnixMicro(at), microTime(until), microTime(cut)
 		}
-		var next float64
-		got, next, wait = pipeline.RefillBudget(level, at, now, n, perSecond, burst)
-		if now.Before(at) {
-			now = at
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO budgets (name, tokens, at) VALUES (?, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET tokens = excluded.tokens, at = excluded.at`, name, next, now.UnixMicro())
+		fn(&b, now)
+		_, err := tx.ExecContext(ctx, `INSERT INTO budgets (name, tokens, at, factor, factor_until, last_cut) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET tokens = excluded.tokens, at = excluded.at, factor = excluded.factor,
+			factor_until = excluded.factor_until, last_cut = excluded.last_cut`,
+			name, b.Level, b.At.UnixMicro(), b.Factor, timeMicro(b.Until), timeMicro(b.LastCut))
 		return err
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("sqlitestore: budget %s: %w", name, err)
+		return fmt.Errorf("sqlitestore: budget %s: %w", name, err)
 	}
-	return got, wait, nil
+	return nil
+}
+
+// microTime and timeMicro convert a time to and from microseconds since
+// the epoch, the zero time being 0.
+func microTime(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us)
+}
+
+func timeMicro(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
 }

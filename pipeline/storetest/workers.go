@@ -185,13 +185,13 @@ func testLockOfDeadWorker(t *testing.T, s pipeline.Store) {
 func testBudget(t *testing.T, s pipeline.Store) {
 	ctx := context.Background()
 	const rate, burst = 50.0, 5.0
-	got, wait, err := s.TakeBudget(ctx, "acct", 10, rate, burst, time.Now())
+	got, wait, err := pipeline.TakeBudget(ctx, s, "acct", 10, rate, burst, time.Now())
 	mustNoErr(t, err)
 	if got != 0 || wait <= 0 || wait > time.Second {
 		t.Errorf("new bucket: took %d, wait %v; want 0 and about %v", got, wait, time.Duration(float64(time.Second)/rate))
 	}
 	time.Sleep(300 * time.Millisecond)
-	got, _, err = s.TakeBudget(ctx, "acct", 10, rate, burst, time.Now())
+	got, _, err = pipeline.TakeBudget(ctx, s, "acct", 10, rate, burst, time.Now())
 	mustNoErr(t, err)
 	if got != int(burst) {
 		t.Errorf("after 300 ms at %v/s: took %d, want the burst %v", rate, got, burst)
@@ -204,7 +204,7 @@ func testBudget(t *testing.T, s pipeline.Store) {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			for time.Since(start) < time.Second {
-				n, w, err := s.TakeBudget(ctx, "acct", 3, rate, burst, time.Now())
+				n, w, err := pipeline.TakeBudget(ctx, s, "acct", 3, rate, burst, time.Now())
 				if err != nil {
 					t.Error(err)
 					return
@@ -227,8 +227,29 @@ func testBudget(t *testing.T, s pipeline.Store) {
 		t.Errorf("took %d tokens in %.2fs, fewer than %.0f: the takers starved", total.get(), el, min)
 	}
 	// Buckets are separate.
-	if got, _, _ := s.TakeBudget(ctx, "other", 1, rate, burst, time.Now()); got != 0 {
+	if got, _, _ := pipeline.TakeBudget(ctx, s, "other", 1, rate, burst, time.Now()); got != 0 {
 		t.Errorf("a new bucket gave %d", got)
+	}
+
+	// The whole state round-trips: a debt (the account paused), a factor
+	// in force until a time, the last cut.
+	mustNoErr(t, s.UpdateBudget(ctx, "state", time.Now(), func(b *pipeline.Budget, now time.Time) {
+		if b.Level != 0 || b.Factor != 1 || !b.Until.IsZero() || !b.LastCut.IsZero() {
+			t.Errorf("new bucket: %+v, want level 0, factor 1, no cut", *b)
+		}
+		b.Level, b.At, b.Factor, b.Until, b.LastCut = -2.5, now, 0.5, now.Add(time.Minute), now
+	}))
+	var seen pipeline.Budget
+	mustNoErr(t, s.UpdateBudget(ctx, "state", time.Now(), func(b *pipeline.Budget, _ time.Time) { seen = *b }))
+	if seen.Level != -2.5 || seen.Factor != 0.5 || seen.Until.Sub(seen.LastCut) != time.Minute || !seen.LastCut.Equal(seen.At) {
+		t.Errorf("read back %+v, want level -2.5, factor 0.5 until a minute after the cut at At", seen)
+	}
+	// A taker waits for the debt to be paid at the lowered rate: 3.5 tokens
+	// at 25/s.
+	got, wait, err = pipeline.TakeBudget(ctx, s, "state", 1, rate, burst, time.Now())
+	mustNoErr(t, err)
+	if got != 0 || wait < 100*time.Millisecond || wait > 140*time.Millisecond+time.Since(seen.At) {
+		t.Errorf("in debt: took %d, wait %v; want 0 and about 140 ms", got, wait)
 	}
 }
 
