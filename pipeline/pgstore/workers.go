@@ -119,15 +119,21 @@ func (s *Store) Stats(ctx context.Context, q pipeline.StatsQuery) (pipeline.JobS
 // whose clocks differ share one bucket fairly.
 func (s *Store) UpdateBudget(ctx context.Context, name string, _ time.Time, fn func(b *pipeline.Budget, now time.Time)) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO budgets (name, tokens, at) VALUES ($1, 0, clock_timestamp()) ON CONFLICT (name) DO NOTHING`, name); err != nil {
+		// A new bucket is empty at the instant it is read (a refill
+		// between its insert and the read would hand out a token).
+		if _, err := tx.Exec(ctx, `INSERT INTO budgets (name, tokens, at) VALUES ($1, 0, 'infinity') ON CONFLICT (name) DO NOTHING`, name); err != nil {
 			return err
 		}
 		var b pipeline.Budget
 		var now time.Time
 		var until, cut *time.Time
-		if err := tx.QueryRow(ctx, `SELECT tokens, at, factor, factor_until, last_cut, clock_timestamp() FROM budgets WHERE name = $1 FOR UPDATE`, name).
-			Scan(&b.Level, &b.At, &b.Factor, &until, &cut, &now); err != nil {
+		var fresh bool
+		if err := tx.QueryRow(ctx, `SELECT tokens, at = 'infinity', CASE WHEN at = 'infinity' THEN clock_timestamp() ELSE at END, factor, factor_until, last_cut, clock_timestamp()
+			FROM budgets WHERE name = $1 FOR UPDATE`, name).Scan(&b.Level, &fresh, &b.At, &b.Factor, &until, &cut, &now); err != nil {
 			return err
+		}
+		if fresh {
+			b.At = now
 		}
 		b.Until, b.LastCut = fromTS(until), fromTS(cut)
 		fn(&b, now)
