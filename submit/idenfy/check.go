@@ -31,6 +31,10 @@ var (
 	ErrUnreachable = errors.New("cannot reach iDenfy")
 )
 
+// errLimiter is wrapped by the error of a call that its Limiter's Wait
+// refused (context ended while waiting): nothing was sent.
+var errLimiter = errors.New("limiter")
+
 // checkRetries is how many times CheckCredentials retries a transient
 // failure: one, so that a blip does not fail a pre-flight, and an
 // unreachable host is reported within a second.
@@ -98,6 +102,13 @@ func (c *Client) checkError(err error) error {
 		var ns *notSentError
 		if errors.As(err, &ns) {
 			return err // the caller's hook stopped it
+		}
+		if errors.Is(err, errLimiter) {
+			why := "the rate limiter did not grant one before the deadline"
+			if !errors.Is(err, context.DeadlineExceeded) {
+				why = err.Error()
+			}
+			return &checkError{msg: "no call made: " + why + "; credentials not confirmed", wrapped: []error{err}}
 		}
 		return &checkError{msg: fmt.Sprintf("cannot reach base_url %s: %v", where, rootCause(err)), wrapped: []error{ErrUnreachable, err}}
 	}

@@ -187,3 +187,24 @@ func TestCheckCredentialsOtherAnswers(t *testing.T) {
 		})
 	}
 }
+
+// blockingLimiter never grants a call.
+type blockingLimiter struct{}
+
+func (blockingLimiter) Wait(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+func (blockingLimiter) Throttled(time.Duration)        {}
+
+func TestCheckCredentialsLimiterTimeout(t *testing.T) {
+	t.Parallel()
+	srv, c := newSandbox(t, idenfytest.Options{}, idenfy.Config{Limiter: blockingLimiter{}})
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	err := c.CheckCredentials(ctx)
+	if err == nil || errors.Is(err, idenfy.ErrUnreachable) || errors.Is(err, idenfy.ErrCredentialsRejected) ||
+		err.Error() != "no call made: the rate limiter did not grant one before the deadline; credentials not confirmed" {
+		t.Errorf("err = %v", err)
+	}
+	if n := srv.Requests()[idenfy.PathStatus]; n != 0 {
+		t.Errorf("requests = %d, want none", n)
+	}
+}

@@ -382,7 +382,7 @@ func (c *Client) doRetries(ctx context.Context, path string, idempotent bool, bo
 	for attempt := 0; ; attempt++ {
 		if c.lim != nil {
 			if err := c.lim.Wait(ctx); err != nil {
-				return 0, nil, newTransportError(path, false, false, ctx.Err() != nil, fmt.Errorf("limiter: %w", err))
+				return 0, nil, newTransportError(path, false, false, ctx.Err() != nil, fmt.Errorf("%w: %w", errLimiter, err))
 			}
 		}
 		if beforeSend != nil {
