@@ -27,6 +27,9 @@ const (
 	ProbeDelete   = "delete"
 )
 
+// probeCleanupTimeout bounds the delete of a probe after a failed step.
+const probeCleanupTimeout = 10 * time.Second
+
 // ProbeError is a failed step of Probe.
 type ProbeError struct {
 	Step     string // ProbeWrite, ProbeReadBack or ProbeDelete
@@ -64,7 +67,10 @@ func Probe(ctx context.Context, d Dest) (string, error) {
 	}
 	fail := func(step string, err error) (string, error) {
 		if step != ProbeDelete {
-			_ = d.Delete(context.WithoutCancel(ctx), rel) // best effort
+			// Best effort, even when ctx has ended, but bounded.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), probeCleanupTimeout)
+			_ = d.Delete(cctx, rel)
+			cancel()
 		}
 		return loc, &ProbeError{Step: step, Location: loc, Err: err}
 	}
