@@ -14,7 +14,11 @@
 //     missing bucket is a configuration error, not a missing file.
 //   - A Dest makes a file visible at its final name only when File.Commit
 //     returns nil, and never a partial one. Delete is idempotent. Both
-//     backends pass the same test suite (suite_test.go).
+//     backends pass the same test suite (objstoretest).
+//   - Probe writes, reads back and deletes one object under _probe/ of a
+//     Dest (the pre-flight of validate -check); a *ProbeError names the
+//     failed step and the location, never a credential. It leaves nothing
+//     behind, not even a local root it had to create.
 //
 // The package imports no other idbatch package; ingest (reading objects)
 // and export (writing them) import it.

@@ -30,4 +30,11 @@
 // bytes as U+FFFD), and the raw payload is stored sanitized by
 // idenfy.SanitizeRaw: pre-signed URLs removed at any depth, invalid UTF-8
 // replaced, otherwise as iDenfy sent it.
+//
+// # Pre-flight
+//
+// CheckWebhook (for validate -check) checks the webhook settings without
+// sending anything: the callback URL iDenfy will call (https, reachable
+// host), the receiver's listen address (bound and closed at once), its path
+// and the presence of the signing key.
 package results

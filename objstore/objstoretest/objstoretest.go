@@ -34,6 +34,7 @@ func TestDestination(t *testing.T, newDest func(t *testing.T) objstore.Dest) {
 	t.Run("Delete", func(t *testing.T) { testDelete(t, newDest(t)) })
 	t.Run("List", func(t *testing.T) { testList(t, newDest(t)) })
 	t.Run("CancelledContext", func(t *testing.T) { testCancelled(t, newDest(t)) })
+	t.Run("Probe", func(t *testing.T) { testProbe(t, newDest(t)) })
 }
 
 // put writes a committed file.
@@ -286,4 +287,23 @@ func testCancelled(t *testing.T, d objstore.Dest) {
 	if fis := list(t, d, "c"); len(fis) != 0 {
 		t.Errorf("after cancel, List = %v", fis)
 	}
+}
+
+// testProbe: objstore.Probe writes, reads back and deletes one object under
+// _probe/ and leaves the destination as it found it.
+func testProbe(t *testing.T, d objstore.Dest) {
+	put(t, d, "job=j/keep.parquet", []byte("PAR1"))
+	for range 2 {
+		loc, err := objstore.Probe(t.Context(), d)
+		if err != nil {
+			t.Fatalf("Probe: %v", err)
+		}
+		if !strings.HasPrefix(loc, d.Location(objstore.ProbePrefix+"/")) {
+			t.Errorf("Probe location = %s, want under %s", loc, d.Location(objstore.ProbePrefix))
+		}
+	}
+	if fis := list(t, d, objstore.ProbePrefix); len(fis) != 0 {
+		t.Errorf("after Probe, List(%s) = %v", objstore.ProbePrefix, fis)
+	}
+	wantContent(t, d, "job=j/keep.parquet", []byte("PAR1"))
 }

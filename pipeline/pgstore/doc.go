@@ -62,4 +62,9 @@
 // and as pipeline/sqlitestore documents (defaults of Load, validation of
 // Claim and Transition arguments). A key given twice in one Load batch is
 // one record holding the last row.
+//
+// Inspect (the pre-flight of validate -check) reads the database over one
+// connection without creating or migrating anything, and checks that the
+// role could create idbatch's tables (when there are none yet) or read and
+// write them.
 package pgstore

@@ -72,6 +72,11 @@
 //
 // Table runs holds one row per pipeline.Run, Summary as a BLOB.
 //
+// Inspect (the pre-flight of validate -check) reads a database without
+// creating, migrating or converting anything: a missing file is reported
+// as "run will create it" once its nearest existing directory is known to
+// be writable.
+//
 // # Load
 //
 // Load upserts a batch in one transaction: it reads the stored (id,

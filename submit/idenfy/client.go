@@ -373,11 +373,16 @@ func (c *Client) scanRefCall(ctx context.Context, path, scanRef string, decode f
 // 2xx answer, or an error: *APIError for any other answer, a transport
 // error otherwise. idempotent selects the retry policy (see Client).
 func (c *Client) do(ctx context.Context, path string, idempotent bool, body []byte) (int, []byte, error) {
+	return c.doRetries(ctx, path, idempotent, body, c.maxRetries)
+}
+
+// doRetries is do with at most maxRetries retries instead of the client's.
+func (c *Client) doRetries(ctx context.Context, path string, idempotent bool, body []byte, maxRetries int) (int, []byte, error) {
 	beforeSend, _ := ctx.Value(beforeSendKey{}).(func() error)
 	for attempt := 0; ; attempt++ {
 		if c.lim != nil {
 			if err := c.lim.Wait(ctx); err != nil {
-				return 0, nil, newTransportError(path, false, false, ctx.Err() != nil, fmt.Errorf("limiter: %w", err))
+				return 0, nil, newTransportError(path, false, false, ctx.Err() != nil, fmt.Errorf("%w: %w", errLimiter, err))
 			}
 		}
 		if beforeSend != nil {
@@ -401,7 +406,7 @@ func (c *Client) do(ctx context.Context, path string, idempotent bool, body []by
 				log.Warn("idenfy: no answer to a non-idempotent call, not retried", logDuration, time.Since(start), logError, err)
 				return 0, nil, newTransportError(path, true, true, false, err)
 			}
-			if attempt >= c.maxRetries {
+			if attempt >= maxRetries {
 				return 0, nil, newTransportError(path, sent, false, false, err)
 			}
 			wait := c.backoff(attempt)
@@ -430,7 +435,7 @@ func (c *Client) do(ctx context.Context, path string, idempotent bool, body []by
 			if wait <= 0 {
 				wait = c.backoff(attempt)
 			}
-			if attempt >= c.maxRetries || wait > c.maxRetryWait {
+			if attempt >= maxRetries || wait > c.maxRetryWait {
 				return 0, nil, ae
 			}
 			log.Warn("idenfy: rate limited, retrying", logWait, wait)
@@ -454,7 +459,7 @@ func (c *Client) do(ctx context.Context, path string, idempotent bool, body []by
 			return 0, nil, ae
 		case ae.ServerError():
 			wait := max(ae.RetryAfter, c.backoff(attempt))
-			if attempt >= c.maxRetries || wait > c.maxRetryWait {
+			if attempt >= maxRetries || wait > c.maxRetryWait {
 				return 0, nil, ae
 			}
 			log.Warn("idenfy: server error, retrying", logWait, wait)

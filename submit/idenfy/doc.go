@@ -17,6 +17,8 @@
 //	Status, Data,   yes         429, 5xx, INTERNAL_ERROR, any network error
 //	Files, Delete,
 //	AddDummyStatus
+//	CheckCredentials yes        as Status, but once at most (a /status
+//	                            of a made-up scanRef; see its comment)
 //
 // Retries use exponential backoff with jitter (Config.MinBackoff,
 // Config.MaxBackoff), honour Retry-After (seconds or HTTP-date) and stop when
