@@ -70,6 +70,26 @@ type Progress struct {
 	Phase     string // "submitting", "waiting for results", "exporting", "done"
 }
 
+// RateETA is the run's RateETA.
+func (p Progress) RateETA() (perHour float64, eta time.Duration, ok bool) {
+	return RateETA(p.Done, p.Total, p.Elapsed)
+}
+
+// RateETA is the rate of done records per hour over elapsed, and the time
+// the rest of total would take at that rate, to the second. ok is false
+// while there is no rate yet (nothing done, or no time elapsed) or nothing
+// is left; perHour is set whenever there is a rate.
+func RateETA(done, total int, elapsed time.Duration) (perHour float64, eta time.Duration, ok bool) {
+	if elapsed <= 0 || done <= 0 {
+		return 0, 0, false
+	}
+	perHour = float64(done) / elapsed.Hours()
+	if total <= done {
+		return perHour, 0, false
+	}
+	return perHour, time.Duration(float64(total-done) / perHour * float64(time.Hour)).Round(time.Second), true
+}
+
 // Summary is what a run did; it is printed and written as JSON.
 type Summary struct {
 	Job           string         `json:"job"`

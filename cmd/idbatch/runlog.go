@@ -15,20 +15,6 @@ import (
 // progressEvery is how often a run without a terminal logs its progress.
 const progressEvery = 30 * time.Second
 
-// rateETA is the records handled per hour so far and the time the rest
-// would take at that rate (ok false while there is no rate yet, or nothing
-// is left).
-func rateETA(pr pipeline.Progress) (perHour float64, eta time.Duration, ok bool) {
-	if pr.Elapsed <= 0 || pr.Done <= 0 {
-		return 0, 0, false
-	}
-	perHour = float64(pr.Done) / pr.Elapsed.Hours()
-	if pr.Total <= pr.Done {
-		return perHour, 0, false
-	}
-	return perHour, time.Duration(float64(pr.Total-pr.Done) / perHour * float64(time.Hour)).Round(time.Second), true
-}
-
 // progressLog logs the run's progress every progressEvery (and when done)
 // as one line with its rate and ETA.
 func progressLog(log *slog.Logger) func(pipeline.Progress) {
@@ -40,7 +26,7 @@ func progressLog(log *slog.Logger) func(pipeline.Progress) {
 		last = time.Now()
 		attrs := []any{"done", p.Done, "total", p.Total, "submitted", p.Submitted, "rejected", p.Rejected,
 			"failed", p.Failed, "final", p.Final, "waiting", p.Waiting, "phase", p.Phase, "elapsed_seconds", int64(p.Elapsed.Seconds())}
-		if rate, eta, ok := rateETA(p); rate > 0 {
+		if rate, eta, ok := p.RateETA(); rate > 0 {
 			attrs = append(attrs, "rate_per_hour", int64(rate))
 			if ok {
 				attrs = append(attrs, "eta_seconds", int64(eta.Seconds()))
