@@ -17,6 +17,7 @@ import (
 
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
+	"github.com/idbatch/idbatch/metrics"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/report"
 	"github.com/idbatch/idbatch/results"
@@ -130,10 +131,10 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 
 	lims := newAPILimits(cfg, st, log)
 	limiter := lims.local
-	m := newMetrics(st, cfg.Job, limiter)
+	m := metrics.New(st, cfg.Job, limiter, version)
 	api := idenfy.New(idenfy.Config{
 		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.httpClient(),
+		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.HTTPClient(),
 	})
 	stage := submit.NewStage(api, st, submit.Options{
 		TokenType:      cfg.tokenString("tokenType", "IDENTIFICATION"),
@@ -153,7 +154,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 
 	var background []func(context.Context) error
 	webhooks := &results.Handler{Store: st, SigningKey: []byte(cfg.Idenfy.WebhookSigningKey), RunID: runID, Job: cfg.Job,
-		Log: log.With("stage", "webhook"), OnOutcome: m.webhookOutcome}
+		Log: log.With("stage", "webhook"), OnOutcome: m.WebhookOutcome}
 	if cfg.Results.WebhookListen != "" {
 		// Bound before anything is spent: a port in use fails the run now, not after submitting.
 		ln, err := net.Listen("tcp", cfg.Results.WebhookListen)
@@ -162,13 +163,13 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		}
 		log.Info("webhook receiver listening", "addr", ln.Addr().String(), "path", cfg.Results.WebhookPath)
 		background = append(background, func(ctx context.Context) error {
-			if err := results.Serve(ctx, ln, cfg.Results.WebhookPath, webhooks, m.receiverRoutes(cfg.Results.MetricsConfig)); err != nil {
+			if err := results.Serve(ctx, ln, cfg.Results.WebhookPath, webhooks, m.ReceiverRoutes(cfg.Results.MetricsConfig)); err != nil {
 				return fmt.Errorf("webhook receiver: %w", err)
 			}
 			return nil
 		})
 	}
-	if srv, err := m.listen(cfg.Results.MetricsConfig, log); err != nil {
+	if srv, err := m.Listen(cfg.Results.MetricsConfig, log); err != nil {
 		return fail(err)
 	} else if srv != nil {
 		background = append(background, srv)
@@ -178,10 +179,10 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	// against poll_max_per_hour, and a failed poll waits for the record's backoff.
 	pollAPI := idenfy.New(idenfy.Config{
 		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.httpClient(), MaxRetries: -1,
+		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.HTTPClient(), MaxRetries: -1,
 	})
 	poller := &results.Poller{Store: st, API: pollAPI, Job: cfg.Job, RunID: runID, PollAfter: cfg.Results.PollAfter,
-		MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller"), OnPoll: m.pollOutcome}
+		MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller"), OnPoll: m.PollOutcome}
 	if lims.poll != nil {
 		poller.Budget = lims.poll
 	}
@@ -216,7 +217,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	sum.Load = &loadStats
 	ended := countEnded(sum, beforeLoad, afterLoad)
 	sum.Extra = map[string]any{"api": limiter.Stats(), "webhooks_received": webhooks.Received(), "store": redactDSN(cfg.Store), "ended_in_run": ended,
-		report.ExtraAPIPerMinute: m.apiPerMinute()}
+		report.ExtraAPIPerMinute: m.APIPerMinute()}
 	sum.ExitCode = exitCode(sum, runErr, cfg.Limits.MaxFailureRatio, ended)
 	if runErr != nil {
 		var fatal *submit.FatalError
@@ -237,7 +238,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	if ferr := st.FinishRun(context.WithoutCancel(ctx), pipeline.Run{ID: runID, Job: cfg.Job, Command: o.command, StartedAt: start, FinishedAt: sum.FinishedAt, ExitCode: sum.ExitCode, Summary: js}); ferr != nil {
 		log.Error("run not recorded", "err", ferr)
 	}
-	m.publish(context.WithoutCancel(ctx), cfg.Results.MetricsConfig, log)
+	m.Publish(context.WithoutCancel(ctx), cfg.Results.MetricsConfig, log)
 	finalSummary(o.stderr, log, cfg, sum, summaryPath, reportPath)
 	return sum, runErr
 }
