@@ -123,9 +123,17 @@ type Summary struct {
 	TimeUp         bool           `json:"max_duration_reached,omitempty"`
 	Interrupted    bool           `json:"interrupted,omitempty"`
 	Error          string         `json:"error,omitempty"`
-	ExitCode       int            `json:"exit_code"`
+	ExitCode       int            `json:"exit_code"` // one of the Exit* codes
 	Extra          map[string]any `json:"extra,omitempty"`
 }
+
+// The exit codes of a run (Summary.ExitCode; DESIGN.md).
+const (
+	ExitOK              = 0   // done
+	ExitFatal           = 1   // a fatal error: the run stopped
+	ExitTooManyFailures = 3   // done, but more than limits.max_failure_ratio of what it ended was rejected or failed
+	ExitInterrupted     = 130 // a signal stopped the run softly
+)
 
 type counters struct {
 	mu         sync.Mutex

@@ -17,6 +17,7 @@ import (
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/report"
 )
 
 // callsPerRecord is what a run spends on a ready record: /token and
@@ -134,7 +135,7 @@ func countSource(ctx context.Context, cfg Config, s3c *s3.Client, sample int) (i
 
 // validateProgress shows validate's progress on stderr: an updating line
 // on a terminal (at most every 200 ms), else a log line every
-// progressEvery (none when validation is done sooner).
+// report.ProgressEvery (none when validation is done sooner).
 type validateProgress struct {
 	mu    sync.Mutex
 	w     io.Writer
@@ -158,7 +159,7 @@ func (p *validateProgress) show(pr ingest.ValidateProgress) {
 	case p.tty && (now.Sub(p.last) >= 200*time.Millisecond || pr.Done == pr.Total):
 		fmt.Fprintf(p.w, "\r\033[K%s", pr)
 		p.shown = true
-	case !p.tty && now.Sub(p.last) >= progressEvery:
+	case !p.tty && now.Sub(p.last) >= report.ProgressEvery:
 		attrs := []any{"done", pr.Done, "total", pr.Total, "ready", pr.Ready, "rejected", pr.Rejected, "fetch_errors", pr.Infra,
 			"elapsed_seconds", int64(pr.Elapsed.Seconds())}
 		if rate, eta, ok := pr.RateETA(); rate > 0 {
