@@ -3,6 +3,13 @@
 // prefix (or a local directory) grouped by a key template, object fetch,
 // and image normalization. It spends no API call and writes nothing to disk.
 //
+// Two loops over a source live here, for every command: Load streams a
+// Source into the Store in batches (what run does first), and
+// ValidateRecords is the dry run of validate: it prepares every record as
+// a run would, counts the ready, rejected and unfetchable ones, and reports
+// its progress (ValidateProgress, with a rate and an ETA once CountRecords
+// gave the total); Sample draws a seeded random sample of a source.
+//
 // # Records
 //
 // ReadManifest and List turn every manifest row, or every group of listed

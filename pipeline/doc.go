@@ -1,6 +1,8 @@
 // Package pipeline is the domain of idbatch: the Record and its lifecycle
 // State, the Store contract that persists every record's state, and the
 // Runner that drives the stages (ingest, submit, results, export).
+// CollectStatus reads a job's status (what `idbatch status` shows) from a
+// Store, every count made by the Store itself (Store.Stats).
 //
 // pipeline imports none of the stage packages. Stages import pipeline and
 // declare the narrow interfaces they need; cmd/idbatch wires concrete types.

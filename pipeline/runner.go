@@ -70,6 +70,26 @@ type Progress struct {
 	Phase     string // "submitting", "waiting for results", "exporting", "done"
 }
 
+// RateETA is the run's RateETA.
+func (p Progress) RateETA() (perHour float64, eta time.Duration, ok bool) {
+	return RateETA(p.Done, p.Total, p.Elapsed)
+}
+
+// RateETA is the rate of done records per hour over elapsed, and the time
+// the rest of total would take at that rate, to the second. ok is false
+// while there is no rate yet (nothing done, or no time elapsed) or nothing
+// is left; perHour is set whenever there is a rate.
+func RateETA(done, total int, elapsed time.Duration) (perHour float64, eta time.Duration, ok bool) {
+	if elapsed <= 0 || done <= 0 {
+		return 0, 0, false
+	}
+	perHour = float64(done) / elapsed.Hours()
+	if total <= done {
+		return perHour, 0, false
+	}
+	return perHour, time.Duration(float64(total-done) / perHour * float64(time.Hour)).Round(time.Second), true
+}
+
 // Summary is what a run did; it is printed and written as JSON.
 type Summary struct {
 	Job           string         `json:"job"`
@@ -103,9 +123,17 @@ type Summary struct {
 	TimeUp         bool           `json:"max_duration_reached,omitempty"`
 	Interrupted    bool           `json:"interrupted,omitempty"`
 	Error          string         `json:"error,omitempty"`
-	ExitCode       int            `json:"exit_code"`
+	ExitCode       int            `json:"exit_code"` // one of the Exit* codes
 	Extra          map[string]any `json:"extra,omitempty"`
 }
+
+// The exit codes of a run (Summary.ExitCode; DESIGN.md).
+const (
+	ExitOK              = 0   // done
+	ExitFatal           = 1   // a fatal error: the run stopped
+	ExitTooManyFailures = 3   // done, but more than limits.max_failure_ratio of what it ended was rejected or failed
+	ExitInterrupted     = 130 // a signal stopped the run softly
+)
 
 type counters struct {
 	mu         sync.Mutex

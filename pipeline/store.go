@@ -223,12 +223,14 @@ type Store interface {
 
 // StatsQuery asks Store.Stats about a job at Now; Owner is the asking
 // worker (its own leases are not counted as held), DeadBefore as in
-// ClaimRequest.
+// ClaimRequest. OverdueBefore, when non-zero, also counts the submitted
+// records whose submitted_at is before it (JobStats.Overdue).
 type StatsQuery struct {
-	Job        string
-	Owner      string
-	Now        time.Time
-	DeadBefore time.Time
+	Job           string
+	Owner         string
+	Now           time.Time
+	DeadBefore    time.Time
+	OverdueBefore time.Time
 }
 
 // JobStats counts a job's records in the ways recovery needs.
@@ -248,6 +250,14 @@ type JobStats struct {
 	// (a retry's backoff, a 409); ParkedUntil is the latest.
 	Parked      int
 	ParkedUntil time.Time
+	// AwaitingExport: ended records (final, rejected, failed) not yet
+	// exported.
+	AwaitingExport int
+	// Overdue: submitted records (no final result yet) whose submitted_at
+	// is before StatsQuery.OverdueBefore; OldestOverdue is the earliest of
+	// their submitted_at. Zero when OverdueBefore is.
+	Overdue       int
+	OldestOverdue time.Time
 }
 
 // ListQuery selects records for List.

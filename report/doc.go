@@ -2,6 +2,13 @@
 // run, <destination>/_runs/job=<job>/run-<run_id>.html beside the run's JSON
 // summary, and a job report across every run of a job.
 //
+// It also renders the rest of what a run leaves and shows: the JSON summary
+// and the HTML report saved beside the export (SaveSummary, SaveRunReport,
+// at SummaryPath and RunReportPath), the summary printed for people
+// (WriteSummary) or logged as one JSON line (FinalSummary), the progress as
+// a terminal line (ProgressLine) or log lines (ProgressLog), and a job's
+// status (WriteStatus, from pipeline.CollectStatus).
+//
 // The file needs no network: CSS is inline, and the charts are SVG drawn by
 // gonum/plot (vg/vgsvg, fonts named, not embedded) and inlined. One small
 // inline script checks that every chart figure holds an SVG that has a size

@@ -87,13 +87,13 @@ func sorted(m map[string]int) []kv {
 // verdict words the exit codes of DESIGN.md.
 func verdict(code int) string {
 	switch code {
-	case 0:
+	case pipeline.ExitOK:
 		return "done"
-	case 1:
+	case pipeline.ExitFatal:
 		return "failed (fatal error)"
-	case 3:
+	case pipeline.ExitTooManyFailures:
 		return "done, too many rejected or failed records"
-	case 130:
+	case pipeline.ExitInterrupted:
 		return "interrupted"
 	}
 	return fmt.Sprintf("exit %d", code)

@@ -3,6 +3,10 @@
 // Both store results through pipeline.ApplyResult, so a record never moves
 // backwards and duplicates or out-of-order deliveries are harmless.
 //
+// It also ends a result's life: Delete deletes old, exported, final
+// verifications at iDenfy (GDPR), records deleted_at in the Store and
+// rewrites the job's deletions log (DeletionsLogPath) beside the export.
+//
 // # When a result is final
 //
 // A final result ends the record (state final) with an outcome from the

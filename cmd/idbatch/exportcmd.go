@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/idbatch/idbatch/export"
+	"github.com/idbatch/idbatch/report"
 )
 
 // runExport exports end-state records not yet exported; with -compact it
@@ -47,7 +48,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	if err != nil {
 		return exitFatal, err
 	}
-	fmt.Fprintf(stdout, "exported %d rows (%s)\n", rep.Rows, countsLine(rep.ByOutcome))
+	fmt.Fprintf(stdout, "exported %d rows (%s)\n", rep.Rows, report.CountsLine(rep.ByOutcome))
 	for _, f := range rep.Files {
 		fmt.Fprintf(stdout, "  %s\n", f)
 	}

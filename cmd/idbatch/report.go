@@ -3,12 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/pipeline"
@@ -40,16 +37,16 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	opts := report.Options{RequestsPerHour: cfg.Limits.RequestsPerHour, Destination: cfg.Export.Destination}
 
 	var rep *report.Report
-	rel := fmt.Sprintf("_runs/job=%s/job.html", cfg.Job)
+	rel := report.JobReportPath(cfg.Job)
 	if *runID == "" {
 		rep, err = report.ForJob(ctx, st, cfg.Job, opts)
 	} else {
 		var sum pipeline.Summary
-		sum, err = storedSummary(ctx, st, cfg.Job, *runID)
+		sum, err = report.StoredSummary(ctx, st, cfg.Job, *runID)
 		if err != nil {
 			return exitFatal, err
 		}
-		rel = runReportPath(cfg.Job, *runID)
+		rel = report.RunReportPath(cfg.Job, *runID)
 		rep, err = report.ForRun(ctx, st, sum, opts)
 	}
 	if err != nil {
@@ -79,68 +76,9 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	if err != nil {
 		return exitFatal, fmt.Errorf("export.destination: %w", err)
 	}
-	if err := putFile(ctx, dest, rel, b.Bytes()); err != nil {
+	if err := report.PutFile(ctx, dest, rel, b.Bytes()); err != nil {
 		return exitFatal, err
 	}
 	fmt.Fprintf(stdout, "report: %s\n", dest.Location(rel))
 	return exitOK, nil
-}
-
-// storedSummary reads a run's summary from the runs table.
-func storedSummary(ctx context.Context, st pipeline.Store, job, id string) (pipeline.Summary, error) {
-	runs, err := st.Runs(ctx, job, 0)
-	if err != nil {
-		return pipeline.Summary{}, fmt.Errorf("store: %w", err)
-	}
-	for _, r := range runs {
-		if r.ID != id {
-			continue
-		}
-		if len(r.Summary) == 0 {
-			return pipeline.Summary{}, fmt.Errorf("run %s of job %s has no summary (still running, or killed)", id, job)
-		}
-		var sum pipeline.Summary
-		if err := json.Unmarshal(r.Summary, &sum); err != nil {
-			return pipeline.Summary{}, fmt.Errorf("run %s: summary: %w", id, err)
-		}
-		return sum, nil
-	}
-	return pipeline.Summary{}, fmt.Errorf("no run %s in job %s ('idbatch status' lists the last runs)", id, job)
-}
-
-func runReportPath(job, runID string) string {
-	return fmt.Sprintf("_runs/job=%s/run-%s.html", job, runID)
-}
-
-// writeRunReport writes the run's HTML report beside its JSON summary and
-// returns where.
-func writeRunReport(ctx context.Context, dest export.Destination, st pipeline.Store, cfg Config, sum pipeline.Summary) (string, error) {
-	if sum.RunID == "" {
-		return "", errors.New("no run id")
-	}
-	rep, err := report.ForRun(ctx, st, sum, report.Options{RequestsPerHour: cfg.Limits.RequestsPerHour, Destination: dest.Root()})
-	if err != nil {
-		return "", err
-	}
-	var b bytes.Buffer
-	if err := rep.WriteHTML(&b); err != nil {
-		return "", err
-	}
-	rel := runReportPath(sum.Job, sum.RunID)
-	if err := putFile(ctx, dest, rel, b.Bytes()); err != nil {
-		return "", err
-	}
-	return strings.TrimSuffix(dest.Location(rel), "/"), nil
-}
-
-func putFile(ctx context.Context, dest export.Destination, rel string, data []byte) error {
-	f, err := dest.Create(ctx, rel)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Abort()
-		return err
-	}
-	return f.Commit()
 }

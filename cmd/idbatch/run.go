@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,13 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
+	"github.com/idbatch/idbatch/metrics"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/report"
 	"github.com/idbatch/idbatch/results"
@@ -130,10 +127,10 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 
 	lims := newAPILimits(cfg, st, log)
 	limiter := lims.local
-	m := newMetrics(st, cfg.Job, limiter)
+	m := metrics.New(st, cfg.Job, limiter, version)
 	api := idenfy.New(idenfy.Config{
 		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.httpClient(),
+		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.HTTPClient(),
 	})
 	stage := submit.NewStage(api, st, submit.Options{
 		TokenType:      cfg.tokenString("tokenType", "IDENTIFICATION"),
@@ -153,7 +150,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 
 	var background []func(context.Context) error
 	webhooks := &results.Handler{Store: st, SigningKey: []byte(cfg.Idenfy.WebhookSigningKey), RunID: runID, Job: cfg.Job,
-		Log: log.With("stage", "webhook"), OnOutcome: m.webhookOutcome}
+		Log: log.With("stage", "webhook"), OnOutcome: m.WebhookOutcome}
 	if cfg.Results.WebhookListen != "" {
 		// Bound before anything is spent: a port in use fails the run now, not after submitting.
 		ln, err := net.Listen("tcp", cfg.Results.WebhookListen)
@@ -162,13 +159,13 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		}
 		log.Info("webhook receiver listening", "addr", ln.Addr().String(), "path", cfg.Results.WebhookPath)
 		background = append(background, func(ctx context.Context) error {
-			if err := results.Serve(ctx, ln, cfg.Results.WebhookPath, webhooks, m.receiverRoutes(cfg.Results.MetricsConfig)); err != nil {
+			if err := results.Serve(ctx, ln, cfg.Results.WebhookPath, webhooks, m.ReceiverRoutes(cfg.Results.MetricsConfig)); err != nil {
 				return fmt.Errorf("webhook receiver: %w", err)
 			}
 			return nil
 		})
 	}
-	if srv, err := m.listen(cfg.Results.MetricsConfig, log); err != nil {
+	if srv, err := m.Listen(cfg.Results.MetricsConfig, log); err != nil {
 		return fail(err)
 	} else if srv != nil {
 		background = append(background, srv)
@@ -178,10 +175,10 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	// against poll_max_per_hour, and a failed poll waits for the record's backoff.
 	pollAPI := idenfy.New(idenfy.Config{
 		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.httpClient(), MaxRetries: -1,
+		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.HTTPClient(), MaxRetries: -1,
 	})
 	poller := &results.Poller{Store: st, API: pollAPI, Job: cfg.Job, RunID: runID, PollAfter: cfg.Results.PollAfter,
-		MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller"), OnPoll: m.pollOutcome}
+		MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller"), OnPoll: m.PollOutcome}
 	if lims.poll != nil {
 		poller.Budget = lims.poll
 	}
@@ -191,9 +188,9 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 
 	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: o.worker.label(), Compression: cfg.Export.Compression,
 		Lock: st, LockTTL: exportLockTTL(cfg), Log: log.With("stage", "export")}
-	var prog *progressPrinter
+	var prog *report.ProgressLine
 	if progressLine {
-		prog = &progressPrinter{w: o.stderr}
+		prog = &report.ProgressLine{W: o.stderr}
 	}
 	runner := &pipeline.Runner{
 		Store: st, Job: cfg.Job, RunID: runID, Owner: runID,
@@ -205,18 +202,18 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		Background: background,
 	}
 	if prog != nil {
-		runner.Progress = prog.show
+		runner.Progress = prog.Show
 	} else {
-		runner.Progress = progressLog(log)
+		runner.Progress = report.ProgressLog(log)
 	}
 	sum, runErr := runner.Run(ctx, soft)
 	if prog != nil {
-		prog.finish()
+		prog.Finish()
 	}
 	sum.Load = &loadStats
 	ended := countEnded(sum, beforeLoad, afterLoad)
 	sum.Extra = map[string]any{"api": limiter.Stats(), "webhooks_received": webhooks.Received(), "store": redactDSN(cfg.Store), "ended_in_run": ended,
-		report.ExtraAPIPerMinute: m.apiPerMinute()}
+		report.ExtraAPIPerMinute: m.APIPerMinute()}
 	sum.ExitCode = exitCode(sum, runErr, cfg.Limits.MaxFailureRatio, ended)
 	if runErr != nil {
 		var fatal *submit.FatalError
@@ -225,11 +222,11 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 			sum.Error = runErr.Error()
 		}
 	}
-	summaryPath, werr := writeSummary(context.WithoutCancel(ctx), dest, sum)
+	summaryPath, werr := report.SaveSummary(context.WithoutCancel(ctx), dest, sum)
 	if werr != nil {
 		log.Error("summary not written", "err", werr)
 	}
-	reportPath, rerr := writeRunReport(context.WithoutCancel(ctx), dest, st, cfg, sum)
+	reportPath, rerr := report.SaveRunReport(context.WithoutCancel(ctx), dest, st, sum, report.Options{RequestsPerHour: cfg.Limits.RequestsPerHour})
 	if rerr != nil {
 		log.Error("run report not written", "err", rerr)
 	}
@@ -237,155 +234,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	if ferr := st.FinishRun(context.WithoutCancel(ctx), pipeline.Run{ID: runID, Job: cfg.Job, Command: o.command, StartedAt: start, FinishedAt: sum.FinishedAt, ExitCode: sum.ExitCode, Summary: js}); ferr != nil {
 		log.Error("run not recorded", "err", ferr)
 	}
-	m.publish(context.WithoutCancel(ctx), cfg.Results.MetricsConfig, log)
+	m.Publish(context.WithoutCancel(ctx), cfg.Results.MetricsConfig, log)
 	finalSummary(o.stderr, log, cfg, sum, summaryPath, reportPath)
 	return sum, runErr
-}
-
-// writeSummary writes the JSON summary beside the export, under
-// _runs/job=<job>/ (directories starting with _ are ignored by Hive readers).
-func writeSummary(ctx context.Context, dest export.Destination, sum pipeline.Summary) (string, error) {
-	rel := fmt.Sprintf("_runs/job=%s/run-%s.json", sum.Job, sum.RunID)
-	f, err := dest.Create(ctx, rel)
-	if err != nil {
-		return "", err
-	}
-	enc := json.NewEncoder(f)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(sum); err != nil {
-		_ = f.Abort()
-		return "", err
-	}
-	if err := f.Commit(); err != nil {
-		return "", err
-	}
-	return strings.TrimSuffix(dest.Root(), "/") + "/" + rel, nil
-}
-
-// printSummary prints the human summary on stderr.
-func printSummary(w io.Writer, s pipeline.Summary, summaryPath string, maxRatio float64) {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "\nidbatch: job %s, run %s — %s in %s\n", s.Job, s.RunID, verdict(s), (time.Duration(s.Seconds * float64(time.Second))).Round(time.Millisecond))
-	if s.Load != nil {
-		fmt.Fprintf(&b, "  manifest      %d rows: %d new, %d updated, %d unchanged", s.Load.Rows, s.Load.Inserted, s.Load.Updated, s.Load.Unchanged)
-		if s.Load.Kept > 0 {
-			fmt.Fprintf(&b, ", %d changed rows of submitted records kept as they were", s.Load.Kept)
-		}
-		b.WriteString("\n")
-		if len(s.Load.RejectedBy) > 0 {
-			fmt.Fprintf(&b, "  bad rows      %s (rejected without fetching anything)\n", countsLine(s.Load.RejectedBy))
-		}
-	}
-	fmt.Fprintf(&b, "  this run      %d tokens created, %d submitted, %d rejected, %d failed, %d retried later\n", s.TokensCreated, s.Submitted, s.Rejected, s.Failed, s.Retried)
-	if len(s.RejectedBy) > 0 {
-		fmt.Fprintf(&b, "  rejected by   %s (images; no API call made)\n", countsLine(s.RejectedBy))
-	}
-	if len(s.FailedBy) > 0 {
-		fmt.Fprintf(&b, "  failed by     %s\n", countsLine(s.FailedBy))
-	}
-	if s.Orphans > 0 {
-		fmt.Fprintf(&b, "  orphans       %d possible orphan tokens from an earlier crash (see 'idbatch status')\n", s.Orphans)
-	}
-	if len(s.States) > 0 {
-		m := map[string]int{}
-		for k, v := range s.States {
-			m[string(k)] = v
-		}
-		fmt.Fprintf(&b, "  job states    %s\n", countsLine(m))
-	}
-	if s.HeldByOthers > 0 {
-		fmt.Fprintf(&b, "  untouched     %d records held by another live worker (its leases run until %s at the latest); it finishes them\n", s.HeldByOthers, s.HeldUntil.UTC().Format(time.RFC3339))
-	}
-	if s.OrphansWaiting > 0 {
-		fmt.Fprintf(&b, "  orphans       %d records wait until %s for a token they may have to expire; a run then verifies them with a new token\n", s.OrphansWaiting, s.OrphansRetryAt.UTC().Format(time.RFC3339))
-	}
-	if s.Parked > 0 {
-		fmt.Fprintf(&b, "  parked        %d records wait for a retry until %s at the latest\n", s.Parked, s.ParkedUntil.UTC().Format(time.RFC3339))
-	}
-	if s.Waiting > 0 {
-		fmt.Fprintf(&b, "  waiting       %d records await their result; the next run (or 'idbatch serve') collects them\n", s.Waiting)
-	}
-	fmt.Fprintf(&b, "  exported      %d rows", s.Export.Rows)
-	if len(s.Export.ByOutcome) > 0 {
-		fmt.Fprintf(&b, " (%s)", countsLine(s.Export.ByOutcome))
-	}
-	b.WriteString("\n")
-	for _, f := range s.Export.Files {
-		fmt.Fprintf(&b, "                %s\n", f)
-	}
-	if summaryPath != "" {
-		fmt.Fprintf(&b, "  summary       %s\n", summaryPath)
-	}
-	if s.CapReached {
-		b.WriteString("  note          limits.max_submissions reached; the next run continues\n")
-	}
-	if s.TimeUp {
-		b.WriteString("  note          limits.max_duration reached; the next run continues\n")
-	}
-	if s.ExitCode == exitTooManyFail {
-		fmt.Fprintf(&b, "  note          more than %.0f%% of the records that ended were rejected or failed (exit 3)\n", maxRatio*100)
-	}
-	if s.Error != "" {
-		fmt.Fprintf(&b, "  error         %s\n", s.Error)
-	}
-	fmt.Fprintf(&b, "  exit code     %d\n", s.ExitCode)
-	_, _ = w.Write(b.Bytes())
-}
-
-func verdict(s pipeline.Summary) string {
-	switch s.ExitCode {
-	case exitOK:
-		return "done"
-	case exitInterrupted:
-		return "interrupted"
-	case exitTooManyFail:
-		return "done, too many failures"
-	}
-	return "failed"
-}
-
-func countsLine(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if m[k] > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
-// progressPrinter draws one updating line on a terminal.
-type progressPrinter struct {
-	mu    sync.Mutex
-	w     io.Writer
-	shown bool
-}
-
-func (p *progressPrinter) show(pr pipeline.Progress) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	rate := 0.0
-	if pr.Elapsed > 0 {
-		rate = float64(pr.Done) / pr.Elapsed.Hours()
-	}
-	eta := "—"
-	if rate > 0 && pr.Total > pr.Done {
-		eta = (time.Duration(float64(pr.Total-pr.Done) / rate * float64(time.Hour))).Round(time.Second).String()
-	}
-	fmt.Fprintf(p.w, "\r\033[K%s: %d/%d done (%d submitted, %d rejected, %d failed) · %d final · %d waiting · %.0f rec/h · ETA %s",
-		pr.Phase, pr.Done, pr.Total, pr.Submitted, pr.Rejected, pr.Failed, pr.Final, pr.Waiting, rate, eta)
-	p.shown = true
-}
-
-func (p *progressPrinter) finish() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.shown {
-		fmt.Fprintln(p.w)
-	}
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/idbatch/idbatch/pipeline"
 )
@@ -25,26 +24,6 @@ func jsonLines(t *testing.T, s string) []map[string]any {
 		out = append(out, m)
 	}
 	return out
-}
-
-// Without a terminal, progress lines carry the rate and the ETA, at most
-// one every 30 s, and always the last one.
-func TestProgressLog(t *testing.T) {
-	var b bytes.Buffer
-	f := progressLog(slog.New(slog.NewJSONHandler(&b, nil)))
-	f(pipeline.Progress{Total: 1000, Done: 250, Elapsed: 30 * time.Minute, Phase: "submitting"})
-	f(pipeline.Progress{Total: 1000, Done: 260, Elapsed: 31 * time.Minute, Phase: "submitting"}) // too soon
-	f(pipeline.Progress{Total: 1000, Done: 1000, Elapsed: 2 * time.Hour, Phase: "done"})
-	lines := jsonLines(t, b.String())
-	if len(lines) != 2 {
-		t.Fatalf("%d progress lines, want 2:\n%s", len(lines), b.String())
-	}
-	if lines[0]["rate_per_hour"] != 500.0 || lines[0]["eta_seconds"] != 5400.0 {
-		t.Errorf("first line: rate %v/h, ETA %v s; want 500/h and 5400 s (750 left at 500/h)", lines[0]["rate_per_hour"], lines[0]["eta_seconds"])
-	}
-	if _, ok := lines[1]["eta_seconds"]; ok || lines[1]["phase"] != "done" {
-		t.Errorf("last line: %v", lines[1])
-	}
 }
 
 // Without a terminal the summary is one JSON line with the summary's keys;

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/idbatch/idbatch/metrics"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/results"
 	"github.com/idbatch/idbatch/submit/idenfy"
@@ -67,16 +68,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	runID := newRunID(start)
 	lims := newAPILimits(cfg, st, log)
 	limiter := lims.local
-	m := newMetrics(st, cfg.Job, limiter)
+	m := metrics.New(st, cfg.Job, limiter, version)
 	webhooks := &results.Handler{Store: st, SigningKey: []byte(cfg.Idenfy.WebhookSigningKey), RunID: runID, Job: cfg.Job,
-		Log: log.With("stage", "webhook"), OnOutcome: m.webhookOutcome}
+		Log: log.With("stage", "webhook"), OnOutcome: m.WebhookOutcome}
 
 	// Bound before the run is recorded: a port in use is a fatal config error.
 	ln, err := net.Listen("tcp", cfg.Results.WebhookListen)
 	if err != nil {
 		return exitFatal, fmt.Errorf("results.webhook_listen: %w", err)
 	}
-	metricsSrv, err := m.listen(cfg.Results.MetricsConfig, log)
+	metricsSrv, err := m.Listen(cfg.Results.MetricsConfig, log)
 	if err != nil {
 		ln.Close()
 		return exitFatal, err
@@ -92,7 +93,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		g.Go(func() error { return metricsSrv(gctx) })
 	}
 	g.Go(func() error {
-		extra := m.receiverRoutes(cfg.Results.MetricsConfig)
+		extra := m.ReceiverRoutes(cfg.Results.MetricsConfig)
 		extra["/healthz"] = storeHealth(st, cfg.Job)
 		if err := results.Serve(gctx, ln, cfg.Results.WebhookPath, webhooks, extra); err != nil {
 			return fmt.Errorf("webhook receiver: %w", err)
@@ -103,11 +104,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		api := idenfy.New(idenfy.Config{
 			BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
 			ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log,
-			HTTPClient: m.httpClient(), MaxRetries: -1, // every poll request counts against the budget; the record's backoff is the retry
+			HTTPClient: m.HTTPClient(), MaxRetries: -1, // every poll request counts against the budget; the record's backoff is the retry
 		})
 		expectManual := cfg.Results.ExpectManualReview == nil || *cfg.Results.ExpectManualReview
 		poller := &results.Poller{Store: st, API: api, Job: cfg.Job, RunID: runID, PollAfter: cfg.Results.PollAfter,
-			MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller"), OnPoll: m.pollOutcome}
+			MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller"), OnPoll: m.PollOutcome}
 		if lims.poll != nil {
 			poller.Budget = lims.poll
 		}

@@ -44,6 +44,12 @@ func TestValidateServe(t *testing.T) {
 	}
 }
 
+type countsFunc func(ctx context.Context, job string) (map[pipeline.State]int, error)
+
+func (f countsFunc) Counts(ctx context.Context, job string) (map[pipeline.State]int, error) {
+	return f(ctx, job)
+}
+
 func TestStoreHealth(t *testing.T) {
 	up := countsFunc(func(context.Context, string) (map[pipeline.State]int, error) { return nil, nil })
 	down := countsFunc(func(context.Context, string) (map[pipeline.State]int, error) { return nil, errors.New("down") })

@@ -116,7 +116,7 @@ func TestStatus(t *testing.T) {
 	if code := run(ctx, []string{"status", "-c", cfgPath, "-json"}, &out, &errOut); code != 0 {
 		t.Fatalf("status -json exited %d: %s", code, errOut.String())
 	}
-	var s Status
+	var s pipeline.Status
 	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
 		t.Fatalf("status -json: %v\n%s", err, out.String())
 	}

@@ -5,66 +5,24 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/report"
 )
 
 // callsPerRecord is what a run spends on a ready record: /token and
 // /process.
 const callsPerRecord = 2
-
-// validateReport is what a dry run found.
-type validateReport struct {
-	Records, Ready, Infra int
-	ByReason              map[string]int
-	Rejected              []pipeline.Record // the rejected rows, for the rejects CSV
-	RejectsPath           string
-}
-
-// sampled wraps source so that it yields a random sample of n records
-// (reservoir sampling, seeded: the same seed picks the same records of the
-// same source), in source order.
-func sampled(source func(fn func(pipeline.Record) error) error, n int, seed uint64) func(fn func(pipeline.Record) error) error {
-	return func(fn func(pipeline.Record) error) error {
-		rng := rand.New(rand.NewPCG(seed, uint64(n)))
-		type item struct {
-			i   int
-			rec pipeline.Record
-		}
-		var keep []item
-		i := 0
-		err := source(func(rec pipeline.Record) error {
-			if len(keep) < n {
-				keep = append(keep, item{i, rec})
-			} else if j := rng.IntN(i + 1); j < n {
-				keep[j] = item{i, rec}
-			}
-			i++
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		slices.SortFunc(keep, func(a, b item) int { return a.i - b.i })
-		for _, it := range keep {
-			if err := fn(it.rec); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
 
 // rejectsPath is where the rejects CSV goes: flag "-" none, a flag value as
 // given, else <job>-rejects.csv beside the config file.
@@ -124,100 +82,115 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		return exitFatal, err
 	}
 	defer src.Close()
-	objs := src.Objects
-	source := func(fn func(pipeline.Record) error) error { return src.Read(cfg.Job, fn) }
+	read := func(fn func(pipeline.Record) error) error { return src.Read(cfg.Job, fn) }
 	if *sample > 0 {
-		source = sampled(source, *sample, *seed)
+		read = ingest.Sample(read, *sample, *seed)
 	}
-	prep := &ingest.Preparer{Objects: objs, Options: normalizeOptions(cfg), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}
-
-	rep, err := validateRecords(ctx, source, prep, max(1, cfg.Normalize.Workers), stderr)
+	prep := &ingest.Preparer{Objects: src.Objects, Options: normalizeOptions(cfg), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}
+	total, err := countSource(ctx, cfg, s3c, *sample)
 	if err != nil {
 		return exitFatal, err
 	}
+	prog := newValidateProgress(stderr, newLogger(cfg.Log, stderr, true))
+	rep, err := ingest.ValidateRecords(ctx, read, prep, ingest.ValidateOptions{Workers: cfg.Normalize.Workers, Total: total,
+		Progress: prog.show, FetchError: func(where string, err error) { prog.clear(); fmt.Fprintf(stderr, "%s: %v\n", where, err) }})
+	prog.finish()
+	if err != nil {
+		return exitFatal, err
+	}
+	rv := validateReport{ValidateReport: rep}
 	if path := rejectsPath(*rejects, cf.config, cfg.Job); path != "" && len(rep.Rejected) > 0 {
 		if err := writeRejects(path, rep.Rejected); err != nil {
 			return exitFatal, fmt.Errorf("rejects: %w", err)
 		}
-		rep.RejectsPath = path
+		rv.RejectsPath = path
 	}
-	printValidateReport(stdout, rep, cfg, *sample, *price)
+	printValidateReport(stdout, rv, cfg, *sample, *price)
 	if rep.Infra > 0 {
 		return exitFatal, fmt.Errorf("%d records could not be fetched (see above); a run would retry them", rep.Infra)
 	}
 	return exitOK, nil
 }
 
-// validateRecords prepares every record of source with workers
-// goroutines. Records the source already rejected are counted, not
-// fetched. An infrastructure error is reported on stderr by line (never by
-// client id or key) and counted.
-func validateRecords(ctx context.Context, source func(fn func(pipeline.Record) error) error, prep *ingest.Preparer, workers int, stderr io.Writer) (validateReport, error) {
-	rep := validateReport{ByReason: map[string]int{}}
-	var mu sync.Mutex
-	tty := isTerminal(stderr)
-	count := func(code string, infraErr error, rec pipeline.Record) {
-		mu.Lock()
-		defer mu.Unlock()
-		rep.Records++
-		switch {
-		case infraErr != nil:
-			rep.Infra++
-			where := fmt.Sprintf("line %d", rec.Line)
-			if rec.Line == 0 {
-				where = "record " + pipeline.RefFor(rec.Job, rec.Key)[:12]
-			}
-			fmt.Fprintf(stderr, "%s: %v\n", where, infraErr)
-		case code != "":
-			rep.ByReason[code]++
-			rep.Rejected = append(rep.Rejected, rec) // rejected, with its reason and detail
-		default:
-			rep.Ready++
-		}
-		if tty && rep.Records%100 == 0 {
-			fmt.Fprintf(stderr, "\r\033[Kvalidated %d records", rep.Records)
-		}
-	}
+// validateReport is what the dry run found, and where its rejects went.
+type validateReport struct {
+	ingest.ValidateReport
+	RejectsPath string
+}
 
-	g, gctx := errgroup.WithContext(ctx)
-	recs := make(chan pipeline.Record, workers)
-	g.Go(func() error {
-		defer close(recs)
-		return source(func(rec pipeline.Record) error {
-			if rec.State == pipeline.StateRejected {
-				count(rec.RejectReason, nil, rec)
-				return nil
-			}
-			select {
-			case recs <- rec:
-				return nil
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		})
-	})
-	for range workers {
-		g.Go(func() error {
-			for rec := range recs {
-				_, err := prep.Prepare(gctx, rec)
-				if err != nil && gctx.Err() != nil {
-					return gctx.Err()
-				}
-				code := pipeline.RejectCode(err)
-				if code != "" {
-					rec.State, rec.RejectReason, rec.ErrorMessage = pipeline.StateRejected, code, err.Error()
-					err = nil
-				}
-				count(code, err, rec)
-			}
-			return nil
-		})
+// countSource counts the source's records for the progress line's ETA:
+// one more read of the manifest (or listing), nothing fetched. With
+// -sample the count is the sample's size.
+func countSource(ctx context.Context, cfg Config, s3c *s3.Client, sample int) (int, error) {
+	if sample > 0 {
+		return sample, nil
 	}
-	err := g.Wait()
-	if tty {
-		fmt.Fprintln(stderr)
+	src, err := ingest.OpenSource(ctx, cfg.sourceOptions(), s3c)
+	if err != nil {
+		return 0, err
 	}
-	return rep, err
+	defer src.Close()
+	return ingest.CountRecords(func(fn func(pipeline.Record) error) error { return src.Read(cfg.Job, fn) })
+}
+
+// validateProgress shows validate's progress on stderr: an updating line
+// on a terminal (at most every 200 ms), else a log line every
+// report.ProgressEvery (none when validation is done sooner).
+type validateProgress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	log   *slog.Logger
+	tty   bool
+	start time.Time
+	last  time.Time
+	shown bool
+}
+
+func newValidateProgress(stderr io.Writer, log *slog.Logger) *validateProgress {
+	now := time.Now()
+	return &validateProgress{w: stderr, log: log, tty: isTerminal(stderr), start: now, last: now}
+}
+
+func (p *validateProgress) show(pr ingest.ValidateProgress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	switch {
+	case p.tty && (now.Sub(p.last) >= 200*time.Millisecond || pr.Done == pr.Total):
+		fmt.Fprintf(p.w, "\r\033[K%s", pr)
+		p.shown = true
+	case !p.tty && now.Sub(p.last) >= report.ProgressEvery:
+		attrs := []any{"done", pr.Done, "total", pr.Total, "ready", pr.Ready, "rejected", pr.Rejected, "fetch_errors", pr.Infra,
+			"elapsed_seconds", int64(pr.Elapsed.Seconds())}
+		if rate, eta, ok := pr.RateETA(); rate > 0 {
+			attrs = append(attrs, "rate_per_hour", int64(rate))
+			if ok {
+				attrs = append(attrs, "eta_seconds", int64(eta.Seconds()))
+			}
+		}
+		p.log.Info("validate progress", attrs...)
+	default:
+		return
+	}
+	p.last = now
+}
+
+// clear ends the progress line, so that a message starts on its own line.
+func (p *validateProgress) clear() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shown {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.shown = false
+	}
+}
+
+func (p *validateProgress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shown {
+		fmt.Fprintln(p.w)
+	}
 }
 
 func printValidateReport(w io.Writer, rep validateReport, cfg Config, sample int, price float64) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -76,54 +75,21 @@ func s3Client(ctx context.Context, cfg Config) (*s3.Client, error) {
 	})
 }
 
-// loadSource streams the manifest (or the S3 listing) into the Store in
-// batches; it returns the load statistics and the Objects to fetch images with.
+// loadSource opens the source and streams it into the Store
+// (ingest.Load); it returns the load statistics and the Objects to fetch
+// images with.
 func loadSource(ctx context.Context, cfg Config, st pipeline.Store, s3c *s3.Client, log *slog.Logger) (pipeline.LoadStats, *ingest.Objects, error) {
-	var total pipeline.LoadStats
-	batch := make([]pipeline.Record, 0, 10000) // larger batches load faster (fewer commits)
-	now := time.Now()
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		ls, err := st.Load(ctx, cfg.Job, batch, now)
-		if err != nil {
-			return fmt.Errorf("load manifest into store: %w", err)
-		}
-		total.Inserted += ls.Inserted
-		total.Updated += ls.Updated
-		total.Unchanged += ls.Unchanged
-		total.Kept += ls.Kept
-		// ls.KeptKeys are client ids: personal data, never copied into the summary.
-		batch = batch[:0]
-		return nil
-	}
-	total.RejectedBy = map[string]int{}
-	add := func(r pipeline.Record) error {
-		total.Rows++
-		if r.State == pipeline.StateRejected {
-			total.RejectedBy[r.RejectReason]++
-		}
-		batch = append(batch, r)
-		if len(batch) == cap(batch) {
-			return flush()
-		}
-		return nil
-	}
 	src, err := ingest.OpenSource(ctx, cfg.sourceOptions(), s3c)
+	if err != nil {
+		return pipeline.LoadStats{}, nil, err
+	}
+	defer src.Close()
+	total, err := ingest.Load(ctx, src, st, cfg.Job, time.Now())
 	if err != nil {
 		return total, nil, err
 	}
-	defer src.Close()
-	if err := src.Read(cfg.Job, add); err != nil {
-		return total, nil, err
-	}
-	objs := src.Objects
-	if err := flush(); err != nil {
-		return total, nil, err
-	}
 	log.Info("manifest loaded", "inserted", total.Inserted, "updated", total.Updated, "unchanged", total.Unchanged, "kept", total.Kept)
-	return total, objs, nil
+	return total, src.Objects, nil
 }
 
 func normalizeOptions(cfg Config) ingest.NormalizeOptions {

@@ -111,6 +111,23 @@ func (s *Store) Stats(ctx context.Context, q pipeline.StatsQuery) (pipeline.JobS
 	}
 	st.Held, st.OrphansWaiting, st.Parked = int(nHeld), int(nOrph), int(nParked)
 	st.HeldUntil, st.OrphansRetryFrom, st.OrphansRetryAt, st.ParkedUntil = fromTS(heldUntil), fromTS(orphFrom), fromTS(orphAt), fromTS(parkedUntil)
+	var nAwaiting int64
+	err = s.pool.QueryRow(ctx, `SELECT count(*) FROM records
+		WHERE job = $1 AND exported_at IS NULL AND state IN ('final', 'rejected', 'failed')`, q.Job).Scan(&nAwaiting)
+	if err != nil {
+		return pipeline.JobStats{}, fmt.Errorf("pgstore: stats %s: awaiting export: %w", q.Job, err)
+	}
+	st.AwaitingExport = int(nAwaiting)
+	if !q.OverdueBefore.IsZero() {
+		var nOverdue int64
+		var oldest *time.Time
+		err = s.pool.QueryRow(ctx, `SELECT count(*), min(submitted_at) FROM records
+			WHERE job = $1 AND state = 'submitted' AND submitted_at < $2`, q.Job, q.OverdueBefore.UTC()).Scan(&nOverdue, &oldest)
+		if err != nil {
+			return pipeline.JobStats{}, fmt.Errorf("pgstore: stats %s: overdue: %w", q.Job, err)
+		}
+		st.Overdue, st.OldestOverdue = int(nOverdue), fromTS(oldest)
+	}
 	return st, nil
 }
 

@@ -121,6 +121,22 @@ func (s *Store) Stats(ctx context.Context, q pipeline.StatsQuery) (pipeline.JobS
 		return pipeline.JobStats{}, fmt.Errorf("sqlitestore: stats %s: %w", q.Job, err)
 	}
 	st.HeldUntil, st.OrphansRetryFrom, st.OrphansRetryAt, st.ParkedUntil = fromMicros(heldUntil), fromMicros(orphFrom), fromMicros(orphAt), fromMicros(parkedUntil)
+	// The partial index records_exportable holds only these records; its
+	// WHERE clause must appear as is for SQLite to use it.
+	err = s.db.QueryRowContext(ctx, `SELECT count(*) FROM records INDEXED BY records_exportable
+		WHERE job = ? AND exported_at IS NULL AND state IN `+endStatesSQL, q.Job).Scan(&st.AwaitingExport)
+	if err != nil {
+		return pipeline.JobStats{}, fmt.Errorf("sqlitestore: stats %s: awaiting export: %w", q.Job, err)
+	}
+	if !q.OverdueBefore.IsZero() {
+		var oldest sql.NullInt64
+		err = s.db.QueryRowContext(ctx, `SELECT count(*), min(submitted_at) FROM records
+			WHERE job = ? AND state = 'submitted' AND submitted_at < ?`, q.Job, q.OverdueBefore.UnixMicro()).Scan(&st.Overdue, &oldest)
+		if err != nil {
+			return pipeline.JobStats{}, fmt.Errorf("sqlitestore: stats %s: overdue: %w", q.Job, err)
+		}
+		st.OldestOverdue = fromMicros(oldest)
+	}
 	return st, nil
 }
 

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ func runWorkers(t *testing.T, open func(t *testing.T) pipeline.Store) {
 	parallel(t, open, "Workers", testWorkers)
 	parallel(t, open, "ClaimDeadOwner", testClaimDeadOwner)
 	parallel(t, open, "Stats", testStats)
+	parallel(t, open, "StatsStatus", testStatsStatus)
 	parallel(t, open, "LockOfDeadWorker", testLockOfDeadWorker)
 	parallel(t, open, "Budget", testBudget)
 }
@@ -155,6 +157,55 @@ func testStats(t *testing.T, s pipeline.Store) {
 	}
 	if st.Parked != 1 || !st.ParkedUntil.Equal(at(3*time.Minute)) {
 		t.Errorf("parked %d until %v", st.Parked, st.ParkedUntil)
+	}
+}
+
+// testStatsStatus: the counts `status` shows are counted by the Store, of
+// the asked job only: ended records not yet exported, and submitted records
+// overdue (submitted before OverdueBefore) with the oldest submission.
+func testStatsStatus(t *testing.T, s pipeline.Store) {
+	ctx := context.Background()
+	mustLoad(t, s, "j", Records("j", 0, 9), at(0))
+	mustLoad(t, s, "other", Records("other", 0, 2), at(0))
+	all := mustList(t, s, pipeline.ListQuery{Job: "j"})
+	move := func(i int, to pipeline.State, p pipeline.Patch) {
+		t.Helper()
+		mustNoErr(t, s.Transition(ctx, pipeline.Transition{ID: all[i].ID, From: pipeline.StatePending, To: to, Now: at(time.Second), Patch: p}))
+	}
+	submitted := func(i int, d time.Duration) {
+		move(i, pipeline.StateSubmitted, pipeline.Patch{SubmittedAt: ptr(at(d)), ScanRef: ptr("S" + strconv.Itoa(i))})
+	}
+	submitted(0, time.Minute)
+	submitted(1, 2*time.Minute)
+	submitted(2, 10*time.Minute) // not overdue
+	move(3, pipeline.StateFinal, pipeline.Patch{Outcome: ptr(pipeline.OutcomeApproved)})
+	move(4, pipeline.StateFinal, pipeline.Patch{Outcome: ptr(pipeline.OutcomeDenied)})
+	move(5, pipeline.StateRejected, pipeline.Patch{Outcome: ptr(pipeline.OutcomeRejected)})
+	move(6, pipeline.StateFailed, pipeline.Patch{Outcome: ptr(pipeline.OutcomeFailed)})
+	mustNoErr(t, s.MarkExported(ctx, []int64{all[3].ID}, at(2*time.Second)))
+	other := mustList(t, s, pipeline.ListQuery{Job: "other"})
+	mustNoErr(t, s.Transition(ctx, pipeline.Transition{ID: other[0].ID, From: pipeline.StatePending, To: pipeline.StateSubmitted, Now: at(time.Second),
+		Patch: pipeline.Patch{SubmittedAt: ptr(at(0)), ScanRef: ptr("S-other")}}))
+	mustNoErr(t, s.Transition(ctx, pipeline.Transition{ID: other[1].ID, From: pipeline.StatePending, To: pipeline.StateFinal, Now: at(time.Second),
+		Patch: pipeline.Patch{Outcome: ptr(pipeline.OutcomeApproved)}}))
+
+	st, err := s.Stats(ctx, pipeline.StatsQuery{Job: "j", Now: at(time.Hour), OverdueBefore: at(5 * time.Minute)})
+	mustNoErr(t, err)
+	if st.AwaitingExport != 3 {
+		t.Errorf("awaiting export %d, want 3 (final, rejected and failed, not exported)", st.AwaitingExport)
+	}
+	if st.Overdue != 2 || !st.OldestOverdue.Equal(at(time.Minute)) {
+		t.Errorf("overdue %d, oldest %v; want 2, %v", st.Overdue, st.OldestOverdue, at(time.Minute))
+	}
+	st, err = s.Stats(ctx, pipeline.StatsQuery{Job: "j", Now: at(time.Hour)})
+	mustNoErr(t, err)
+	if st.Overdue != 0 || !st.OldestOverdue.IsZero() || st.AwaitingExport != 3 {
+		t.Errorf("without OverdueBefore: overdue %d (oldest %v), awaiting export %d; want 0 and 3", st.Overdue, st.OldestOverdue, st.AwaitingExport)
+	}
+	st, err = s.Stats(ctx, pipeline.StatsQuery{Job: "empty", Now: at(time.Hour), OverdueBefore: at(time.Hour)})
+	mustNoErr(t, err)
+	if st.Overdue != 0 || st.AwaitingExport != 0 || !st.OldestOverdue.IsZero() {
+		t.Errorf("empty job: %+v", st)
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package metrics
 
 import (
 	"context"
@@ -50,10 +50,10 @@ func TestMetrics(t *testing.T) {
 	defer api.Close()
 	lim := submit.NewLimiter(3600, 1)
 	_ = lim.Wait(context.Background())
-	m := newMetrics(countsFunc(func(context.Context, string) (map[pipeline.State]int, error) {
+	m := New(countsFunc(func(context.Context, string) (map[pipeline.State]int, error) {
 		return map[pipeline.State]int{pipeline.StateFinal: 7, pipeline.StateSubmitted: 2}, nil
-	}), "j", lim)
-	hc := m.httpClient()
+	}), "j", lim, "test")
+	hc := m.HTTPClient()
 	for _, p := range []string{"/api/v2/status", "/api/v2/status", "/api/v2/token", "/api/v2/process"} {
 		resp, err := hc.Post(api.URL+p, "application/json", strings.NewReader("{}"))
 		if err != nil {
@@ -65,11 +65,11 @@ func TestMetrics(t *testing.T) {
 	if _, err := hc.Post("http://127.0.0.1:1/api/v2/data", "application/json", strings.NewReader("{}")); err == nil {
 		t.Fatal("port 1 answered")
 	}
-	m.webhookOutcome("applied")
-	m.webhookOutcome("applied")
-	m.webhookOutcome("bad_signature")
-	m.pollOutcome("pending")
-	out := scrape(t, m.handler())
+	m.WebhookOutcome("applied")
+	m.WebhookOutcome("applied")
+	m.WebhookOutcome("bad_signature")
+	m.PollOutcome("pending")
+	out := scrape(t, m.Handler())
 	for _, want := range []string{
 		`idbatch_api_requests_total{code="429",endpoint="status"} 2`,
 		`idbatch_api_requests_total{code="201",endpoint="token"} 1`,
@@ -93,11 +93,11 @@ func TestMetrics(t *testing.T) {
 	}
 
 	// A Store that is down makes the records metric fail, not the scrape.
-	down := newMetrics(countsFunc(func(context.Context, string) (map[pipeline.State]int, error) {
+	down := New(countsFunc(func(context.Context, string) (map[pipeline.State]int, error) {
 		return nil, errors.New("down")
-	}), "j", nil)
+	}), "j", nil, "test")
 	rr := httptest.NewRecorder()
-	down.handler().ServeHTTP(rr, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	down.Handler().ServeHTTP(rr, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if body := rr.Body.String(); rr.Code != http.StatusOK || strings.Contains(body, "idbatch_records{") || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("scrape with the Store down: %d\n%s", rr.Code, body)
 	}
@@ -132,13 +132,13 @@ func exampleStore() fakeRuns {
 // no label of ours is called job or instance, the build is described, and
 // the last finished run is there to alert on.
 func TestMetricsConventions(t *testing.T) {
-	m := newMetrics(exampleStore(), "legacy", submit.NewLimiter(3600, 1))
-	m.webhookOutcome("applied")
-	m.pollOutcome("pending")
+	m := New(exampleStore(), "legacy", submit.NewLimiter(3600, 1), "test")
+	m.WebhookOutcome("applied")
+	m.PollOutcome("pending")
 	m.apiRequests.WithLabelValues("token", "201").Inc()
 	m.apiErrors.WithLabelValues("status", "throttled").Inc()
 	m.apiDuration.WithLabelValues("token").Observe(0.2)
-	out := scrape(t, m.handler())
+	out := scrape(t, m.Handler())
 
 	problems, err := promlint.New(strings.NewReader(out)).Lint()
 	if err != nil {
@@ -177,10 +177,10 @@ func TestMetricsPublish(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer pgw.Close()
-	m := newMetrics(exampleStore(), "legacy", nil)
-	m.webhookOutcome("applied")
+	m := New(exampleStore(), "legacy", nil, "test")
+	m.WebhookOutcome("applied")
 	textfile := filepath.Join(t.TempDir(), "idbatch.prom")
-	m.publish(context.Background(), MetricsConfig{MetricsTextfile: textfile, PushgatewayURL: pgw.URL}, slog.New(slog.DiscardHandler))
+	m.Publish(context.Background(), Config{MetricsTextfile: textfile, PushgatewayURL: pgw.URL}, slog.New(slog.DiscardHandler))
 
 	b, err := os.ReadFile(textfile)
 	if err != nil {
@@ -208,14 +208,14 @@ func TestMetricsPublish(t *testing.T) {
 
 // results.metrics_listen takes /metrics off the webhook receiver.
 func TestMetricsListen(t *testing.T) {
-	m := newMetrics(exampleStore(), "legacy", nil)
-	if _, ok := m.receiverRoutes(MetricsConfig{})["/metrics"]; !ok {
+	m := New(exampleStore(), "legacy", nil, "test")
+	if _, ok := m.ReceiverRoutes(Config{})["/metrics"]; !ok {
 		t.Error("by default /metrics is on the webhook receiver")
 	}
-	if _, ok := m.receiverRoutes(MetricsConfig{MetricsListen: "127.0.0.1:0"})["/metrics"]; ok {
+	if _, ok := m.ReceiverRoutes(Config{MetricsListen: "127.0.0.1:0"})["/metrics"]; ok {
 		t.Error("with metrics_listen, /metrics is still on the webhook receiver")
 	}
-	srv, err := m.listen(MetricsConfig{MetricsListen: "127.0.0.1:0"}, slog.New(slog.DiscardHandler))
+	srv, err := m.Listen(Config{MetricsListen: "127.0.0.1:0"}, slog.New(slog.DiscardHandler))
 	if err != nil || srv == nil {
 		t.Fatalf("listen: %v", err)
 	}
@@ -226,7 +226,7 @@ func TestMetricsListen(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Error(err)
 	}
-	if srv, err := m.listen(MetricsConfig{}, nil); srv != nil || err != nil {
+	if srv, err := m.Listen(Config{}, nil); srv != nil || err != nil {
 		t.Error("listen without metrics_listen should do nothing")
 	}
 }
