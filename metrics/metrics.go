@@ -42,6 +42,10 @@ type Metrics struct {
 	apiErrors   *prometheus.CounterVec
 	apiDuration *prometheus.HistogramVec
 	minutes     minuteSeries // API requests per minute, for the run report
+
+	// Worker names the process among a job's workers (w0, w1, …): the
+	// Pushgateway groups its push by it. Set before Publish.
+	Worker string
 }
 
 // RecordCounter is what the records collector needs of a Store.
@@ -56,6 +60,9 @@ type runLister interface {
 
 // jobLabel is the label naming the job (never "job": that one is the scraper's).
 const jobLabel = "idbatch_job"
+
+// workerLabel is the Pushgateway grouping label naming the worker.
+const workerLabel = "worker"
 
 // New returns the metrics of one process. st and job feed the
 // records-by-state gauge (nil st or empty job: none), and the last-run
@@ -260,7 +267,13 @@ func (m *Metrics) Publish(ctx context.Context, mc Config, log *slog.Logger) {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		// The grouping key carries idbatch_job, so the pushed series must not.
-		p := push.New(mc.PushgatewayURL, "idbatch").Grouping(jobLabel, m.job).Gatherer(withoutLabel{m.reg, jobLabel})
+		p := push.New(mc.PushgatewayURL, "idbatch").Grouping(jobLabel, m.job)
+		if m.Worker != "" {
+			// N workers of one job each keep their own group; without
+			// this, each push would replace the others'.
+			p = p.Grouping(workerLabel, m.Worker)
+		}
+		p = p.Gatherer(withoutLabel{m.reg, jobLabel})
 		if err := p.PushContext(ctx); err != nil {
 			log.Error("metrics not pushed", "url", redactURL(mc.PushgatewayURL), "err", err)
 		}

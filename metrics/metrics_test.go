@@ -204,6 +204,13 @@ func TestMetricsPublish(t *testing.T) {
 	if pushed.body == "" || strings.Contains(pushed.body, "go_goroutines") || strings.Contains(pushed.body, "idbatch_job") {
 		t.Errorf("pushed body: %q", pushed.body)
 	}
+
+	// A worker of several pushes into its own group, not over the others'.
+	m.Worker = "w2"
+	m.Publish(context.Background(), Config{PushgatewayURL: pgw.URL}, slog.New(slog.DiscardHandler))
+	if want := "/metrics/job/idbatch/idbatch_job/legacy/worker/w2"; pushed.path != want {
+		t.Errorf("worker w2 pushed to %s, want %s", pushed.path, want)
+	}
 }
 
 // results.metrics_listen takes /metrics off the webhook receiver.
