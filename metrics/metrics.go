@@ -260,7 +260,7 @@ func (m *Metrics) Listen(mc Config, log *slog.Logger) (func(context.Context) err
 func (m *Metrics) Publish(ctx context.Context, mc Config, log *slog.Logger) {
 	if mc.MetricsTextfile != "" {
 		if err := prometheus.WriteToTextfile(mc.MetricsTextfile, m.reg); err != nil {
-			log.Error("metrics textfile not written", "path", mc.MetricsTextfile, "err", err)
+			log.Error("metrics textfile not written", "path", mc.MetricsTextfile, pipeline.LogKeyErr, err)
 		}
 	}
 	if mc.PushgatewayURL != "" {
@@ -275,7 +275,7 @@ func (m *Metrics) Publish(ctx context.Context, mc Config, log *slog.Logger) {
 		}
 		p = p.Gatherer(withoutLabel{m.reg, jobLabel})
 		if err := p.PushContext(ctx); err != nil {
-			log.Error("metrics not pushed", "url", redactURL(mc.PushgatewayURL), "err", err)
+			log.Error("metrics not pushed", "url", redactURL(mc.PushgatewayURL), pipeline.LogKeyErr, err)
 		}
 	}
 }

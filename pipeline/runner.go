@@ -358,7 +358,7 @@ func (r *Runner) register(ctx context.Context, start time.Time) (func(), error) 
 			case <-t.C:
 				hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.WorkerTimeout)
 				if err := r.Store.Heartbeat(hctx, r.Owner, r.Now()); err != nil {
-					r.Log.Warn("heartbeat failed", "err", err)
+					r.Log.Warn("heartbeat failed", LogKeyErr, err)
 				}
 				cancel()
 			}
@@ -372,7 +372,7 @@ func (r *Runner) register(ctx context.Context, start time.Time) (func(), error) 
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
 			if err := r.Store.StopWorker(sctx, r.Owner, r.Now()); err != nil {
-				r.Log.Warn("worker not marked stopped; its leases free themselves in seconds", "err", err)
+				r.Log.Warn("worker not marked stopped; its leases free themselves in seconds", LogKeyErr, err)
 			}
 		})
 	}, nil
@@ -458,7 +458,7 @@ func (r *Runner) orphan(ctx context.Context, rec Record) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	r.Log.Warn("possible orphan token; retried once it has expired", "record", rec.ID, "retry_at", retryAt.UTC().Format(time.RFC3339))
+	r.Log.Warn("possible orphan token; retried once it has expired", LogKeyRecord, rec.ID, "retry_at", retryAt.UTC().Format(time.RFC3339))
 	return true, nil
 }
 
@@ -661,7 +661,7 @@ func (r *Runner) prepare(ctx context.Context, rec Record, c *counters) (work, bo
 			}
 			return work{}, false, err
 		}
-		r.Log.Info("possible orphan token has expired; the record gets a new token", "record", rec.ID)
+		r.Log.Info("possible orphan token has expired; the record gets a new token", LogKeyRecord, rec.ID)
 	}
 	if rec.State == StateTokened {
 		needs, err := r.Submitter.Reconcile(ctx, rec)
@@ -670,7 +670,7 @@ func (r *Runner) prepare(ctx context.Context, rec Record, c *counters) (work, bo
 			if errors.As(err, &fatal) && fatal.Fatal() {
 				return work{}, false, err
 			}
-			r.Log.Warn("reconcile failed; retried later", "record", rec.ID, "err", err)
+			r.Log.Warn("reconcile failed; retried later", LogKeyRecord, rec.ID, LogKeyErr, err)
 			r.park(ctx, rec, "reconcile_error", err)
 			return work{}, false, nil
 		}
@@ -714,7 +714,7 @@ func (r *Runner) prepare(ctx context.Context, rec Record, c *counters) (work, bo
 		_ = r.Store.Transition(context.WithoutCancel(ctx), Transition{ID: rec.ID, From: rec.State, Version: rec.Version, To: rec.State, Now: r.Now()})
 		return work{}, false, nil
 	}
-	r.Log.Warn("fetch failed; retried later", "record", rec.ID, "err", err)
+	r.Log.Warn("fetch failed; retried later", LogKeyRecord, rec.ID, LogKeyErr, err)
 	r.park(ctx, rec, "fetch_error", err)
 	c.add(func(c *counters) { c.retried++ })
 	return work{}, false, nil

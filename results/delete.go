@@ -96,11 +96,11 @@ func Delete(ctx context.Context, st pipeline.Store, api DeleteAPI, dest objstore
 					already = true
 				case ae.Identifier == idenfy.IdentifierPartnerError:
 					rep.NotYet++
-					log.Info("not deletable yet", "record", rec.ID, "scan_ref", rec.ScanRef, "reason", ae.Message)
+					log.Info("not deletable yet", pipeline.LogKeyRecord, rec.ID, pipeline.LogKeyScanRef, rec.ScanRef, "reason", ae.Message)
 					continue
 				default:
 					rep.Failed++
-					log.Warn("delete refused", "record", rec.ID, "scan_ref", rec.ScanRef, "http_status", ae.HTTPStatus, "identifier", ae.Identifier, "message", ae.Message)
+					log.Warn("delete refused", pipeline.LogKeyRecord, rec.ID, pipeline.LogKeyScanRef, rec.ScanRef, "http_status", ae.HTTPStatus, "identifier", ae.Identifier, "message", ae.Message)
 					continue
 				}
 			}

@@ -194,7 +194,7 @@ func (s *Stage) token(ctx context.Context, rec *pipeline.Record, p pipeline.Prep
 		}
 		// iDenfy refused the call with a server error: nothing was created.
 		wait := min(time.Second<<try, 16*time.Second)
-		s.log.Info("token call refused by a server error; retrying", "record", rec.ID, "attempt", rec.Attempts, "wait", wait)
+		s.log.Info("token call refused by a server error; retrying", pipeline.LogKeyRecord, rec.ID, "attempt", rec.Attempts, "wait", wait)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
@@ -285,7 +285,7 @@ func (s *Stage) tokenOnce(ctx context.Context, rec *pipeline.Record, p pipeline.
 		// Another worker moved the record meanwhile (a rescue made it an
 		// orphan). We know its token: store it rather than orphan it.
 		if !s.adoptToken(ctx, rec, tp) {
-			s.log.Warn("token created but the record moved on; the token expires unused", "record", rec.ID, "scan_ref", resp.ScanRef)
+			s.log.Warn("token created but the record moved on; the token expires unused", pipeline.LogKeyRecord, rec.ID, pipeline.LogKeyScanRef, resp.ScanRef)
 			return false, true, nil
 		}
 	}
@@ -334,7 +334,7 @@ func (s *Stage) tokenFailed(ctx context.Context, rec *pipeline.Record, err error
 	case errors.Is(err, idenfy.ErrAmbiguous):
 		// The request may have created a token: never retried silently. The
 		// record waits until any such token has certainly expired.
-		s.log.Warn("token call ambiguous; record is a possible orphan", "record", rec.ID, "err", msg)
+		s.log.Warn("token call ambiguous; record is a possible orphan", pipeline.LogKeyRecord, rec.ID, pipeline.LogKeyErr, msg)
 		out.Charged = true // possibly: it counts against max_submissions
 		return s.orphan(ctx, rec, "token_ambiguous", msg)
 	case apiErr == nil && ctx.Err() != nil:
@@ -384,7 +384,7 @@ func (s *Stage) retryLater(ctx context.Context, rec *pipeline.Record, code, msg 
 func (s *Stage) moveOrLog(ctx context.Context, rec *pipeline.Record, to pipeline.State, p pipeline.Patch) error {
 	err := s.move(ctx, rec, to, p)
 	if errors.Is(err, pipeline.ErrConflict) {
-		s.log.Info("record moved concurrently", "record", rec.ID, "to", string(to))
+		s.log.Info("record moved concurrently", pipeline.LogKeyRecord, rec.ID, "to", string(to))
 		return nil
 	}
 	return err
@@ -429,7 +429,7 @@ func (s *Stage) processAttempt(ctx context.Context, rec *pipeline.Record, p pipe
 	case errors.Is(err, idenfy.ErrPhotoRejected) && s.opt.ResendSkipAnalysis && !req.SkipAnalysis:
 		// The token is spent: back to pending for one new token, marked so
 		// that the next upload skips the photo analysis.
-		s.log.Info("photos rejected at upload; resending once with skipAnalysis on a new token", "record", rec.ID)
+		s.log.Info("photos rejected at upload; resending once with skipAnalysis on a new token", pipeline.LogKeyRecord, rec.ID)
 		return s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{
 			ScanRef: ptr(""), AuthToken: ptr(""), TokenExpiresAt: &time.Time{}, IntentAt: &time.Time{},
 			ErrorCode: ptr(CodeResendSkipAnalysis), ErrorMessage: &msg,
@@ -452,7 +452,7 @@ func (s *Stage) processAttempt(ctx context.Context, rec *pipeline.Record, p pipe
 			// token is unused: the upload never landed and nothing is in
 			// flight. Upload again with the same token at once (single-use:
 			// a late first upload would make this one TOKEN_NOT_VALID).
-			s.log.Info("upload refused by a server error and the token is unused; uploading again", "record", rec.ID)
+			s.log.Info("upload refused by a server error and the token is unused; uploading again", pipeline.LogKeyRecord, rec.ID)
 			return s.processAttempt(ctx, rec, p, out, retries+1)
 		}
 		if again && !idenfy.IsTokenNotValid(err) {
@@ -531,7 +531,7 @@ func (s *Stage) Reconcile(ctx context.Context, rec pipeline.Record) (bool, error
 }
 
 func (s *Stage) tokenExpired(ctx context.Context, rec *pipeline.Record) error {
-	s.log.Warn("token expired unused; record returns to pending for a new token", "record", rec.ID)
+	s.log.Warn("token expired unused; record returns to pending for a new token", pipeline.LogKeyRecord, rec.ID)
 	return s.moveOrLog(ctx, rec, pipeline.StatePending, pipeline.Patch{
 		ScanRef: ptr(""), AuthToken: ptr(""), TokenExpiresAt: &time.Time{}, IntentAt: &time.Time{},
 		ErrorCode: ptr("token_expired_unused"), ErrorMessage: ptr("the token expired before the images were uploaded"),
