@@ -302,7 +302,8 @@ func testBudget(t *testing.T, s pipeline.Store) {
 	mustNoErr(t, err)
 	if lo := 1040*time.Millisecond - time.Since(wrote) - 50*time.Millisecond; got != 0 || wait < lo || wait > 1040*time.Millisecond {
 		t.Errorf("in debt: took %d, wait %v; want 0 and %v … 1.04 s", got, wait, lo)
-	}}
+	}
+}
 
 type atomicInt struct {
 	mu sync.Mutex
