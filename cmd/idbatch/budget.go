@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/pipeline/pgstore"
 	"github.com/idbatch/idbatch/submit"
@@ -28,7 +29,7 @@ type apiLimits struct {
 // however many workers run; shares follow the live workers at once), and
 // the poller from an account-wide poll budget (results.poll_max_per_hour in
 // total). On SQLite (one process) the local limiter is the budget.
-func newAPILimits(cfg Config, st pipeline.Store, log *slog.Logger) apiLimits {
+func newAPILimits(cfg config.Config, st pipeline.Store, log *slog.Logger) apiLimits {
 	local := submit.NewLimiter(cfg.Limits.RequestsPerHour, cfg.Limits.Burst)
 	if _, pg := st.(*pgstore.Store); !pg {
 		return apiLimits{api: local, local: local}
@@ -48,7 +49,7 @@ func newAPILimits(cfg Config, st pipeline.Store, log *slog.Logger) apiLimits {
 
 // accountKey names an iDenfy account without revealing its key: a digest
 // of the API's address and key.
-func accountKey(cfg Config) string {
+func accountKey(cfg config.Config) string {
 	sum := sha256.Sum256([]byte(cfg.Idenfy.BaseURL + "\x00" + cfg.Idenfy.APIKey))
 	return hex.EncodeToString(sum[:8])
 }

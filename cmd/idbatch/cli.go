@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/idbatch/idbatch/config"
 )
 
 // Exit codes (DESIGN.md).
@@ -117,7 +119,7 @@ func newFlagSet(name string, stderr io.Writer, cf *commonFlags) *flag.FlagSet {
 func suggestCommand(name string) string {
 	best, bestD := "", 3
 	for _, c := range commands {
-		if d := levenshtein(name, c.name); d < bestD {
+		if d := config.Levenshtein(name, c.name); d < bestD {
 			best, bestD = c.name, d
 		}
 	}
@@ -140,30 +142,27 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // loadConfig reads -c, applies the common overrides and checks what every
 // command needs (job name, Store DSN, the range of every number and
 // duration). It prints the config's warnings (literal secrets, …) on stderr.
-func loadConfig(cf commonFlags) (Config, error) {
+func loadConfig(cf commonFlags) (config.Config, error) {
 	if cf.config == "" {
-		return Config{}, &usageError{msg: "-c config.yaml is required"}
+		return config.Config{}, &usageError{msg: "-c config.yaml is required"}
 	}
 	if cf.job != "" {
-		if err := checkJobName(cf.job); err != nil {
-			return Config{}, &usageError{msg: "-job: " + err.Error()}
+		if err := config.CheckJobName(cf.job); err != nil {
+			return config.Config{}, &usageError{msg: "-job: " + err.Error()}
 		}
 	}
 	if cf.store != "" {
-		if _, err := parseStoreDSN(cf.store); err != nil {
-			return Config{}, &usageError{msg: "-store: " + err.Error()}
+		if _, err := config.ParseStoreDSN(cf.store); err != nil {
+			return config.Config{}, &usageError{msg: "-store: " + err.Error()}
 		}
 	}
-	cfg, err := LoadConfig(cf.config)
+	cfg, err := config.Load(cf.config)
 	if err != nil {
 		return cfg, err
 	}
 	if cf.stderr != nil {
-		for _, w := range cfg.warnings {
+		for _, w := range cfg.Warnings() {
 			fmt.Fprintf(cf.stderr, "idbatch: warning: %s\n", w)
-		}
-		if l := cfg.Limits.Lease; l >= minLease && l < saneLease {
-			fmt.Fprintf(cf.stderr, "idbatch: warning: limits.lease %s is shorter than %s: a killed worker's records resume sooner, but a slow record may be taken over while in flight\n", fmtDuration(l), fmtDuration(saneLease))
 		}
 	}
 	if cf.job != "" {
@@ -172,7 +171,7 @@ func loadConfig(cf commonFlags) (Config, error) {
 	if cf.store != "" {
 		cfg.Store = cf.store
 	}
-	return cfg, cfg.check()
+	return cfg, cfg.Check()
 }
 
 // softStop returns a context that the first SIGINT/SIGTERM does NOT cancel,

@@ -38,7 +38,7 @@ func runDelete(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	if cfg.Job == "" {
 		return exitFatal, errors.New("job: is required")
 	}
-	if err := cfg.needCredentials("idenfy.api_key", "idenfy.api_secret"); err != nil && !*dryRun {
+	if err := cfg.NeedCredentials("idenfy.api_key", "idenfy.api_secret"); err != nil && !*dryRun {
 		return exitFatal, err
 	}
 	if !*dryRun && (cfg.Idenfy.APIKey == "" || cfg.Idenfy.APISecret == "") {

@@ -16,6 +16,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/ingest/sample"
 	"github.com/idbatch/idbatch/submit/idenfy/idenfytest"
@@ -58,7 +59,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	faker := gofakes3.New(s3mem.New())
 	s3srv := httptest.NewServer(faker.Server())
 	defer s3srv.Close()
-	s3cfg := S3Config{Endpoint: s3srv.URL, Region: "us-east-1", PathStyle: true, AccessKeyID: "demo", SecretAccessKey: "demo-secret", MaxObjectBytes: 50 << 20}
+	s3cfg := config.S3Config{Endpoint: s3srv.URL, Region: "us-east-1", PathStyle: true, AccessKeyID: "demo", SecretAccessKey: "demo-secret", MaxObjectBytes: 50 << 20}
 	s3c, err := ingest.NewS3Client(ctx, ingest.S3Config{Endpoint: s3cfg.Endpoint, Region: s3cfg.Region, PathStyle: true, AccessKeyID: s3cfg.AccessKeyID, SecretAccessKey: s3cfg.SecretAccessKey})
 	if err != nil {
 		return exitFatal, err
@@ -87,7 +88,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	hookAddr := ln.Addr().String()
 	_ = ln.Close()
 
-	cfg := Defaults()
+	cfg := config.Defaults()
 	cfg.Job = "demo"
 	cfg.Store = "sqlite://" + filepath.Join(abs, "idbatch.db")
 	cfg.Source.Manifest = "s3://" + demoBucket + "/manifests/customers.csv"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/pipeline"
 )
@@ -49,7 +50,7 @@ func exitCode(sum pipeline.Summary, err error, maxRatio float64, ended endedInRu
 // runs the export destination already holds: most often a relative Store
 // path that moved with the working directory, or a new Store by mistake.
 // A new Store would submit (and bill) every record again.
-func checkKnownJob(ctx context.Context, st pipeline.Store, dest export.Destination, cfg Config) error {
+func checkKnownJob(ctx context.Context, st pipeline.Store, dest export.Destination, cfg config.Config) error {
 	counts, err := st.Counts(ctx, cfg.Job)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -83,5 +84,5 @@ func checkKnownJob(ctx context.Context, st pipeline.Store, dest export.Destinati
 	return fmt.Errorf("the Store %s has never seen job %s, but the export destination holds %d of its runs (%s): "+
 		"this Store is not the one those runs used, and every record would be submitted (and billed) again. "+
 		"Point store at that Store (a relative sqlite:// path is relative to the config file), or pass -new-store if a new Store is meant",
-		redactDSN(cfg.Store), cfg.Job, n, dest.Location(prefix)+"/")
+		config.RedactDSN(cfg.Store), cfg.Job, n, dest.Location(prefix)+"/")
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/export"
 )
 
@@ -70,7 +71,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 // exportLockTTL is how long a killed worker keeps the job's export lock:
 // limits.lease (how long it keeps its records), at most the export's
 // default of 30 s.
-func exportLockTTL(cfg Config) time.Duration {
+func exportLockTTL(cfg config.Config) time.Duration {
 	if cfg.Limits.Lease > 0 {
 		// At least 1 s: the lock is renewed every third of it (a ticker of 0 panics).
 		return max(min(cfg.Limits.Lease, export.DefaultLockTTL), time.Second)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/report"
@@ -114,7 +115,7 @@ func runReportPath(job, runID string) string {
 
 // writeRunReport writes the run's HTML report beside its JSON summary and
 // returns where.
-func writeRunReport(ctx context.Context, dest export.Destination, st pipeline.Store, cfg Config, sum pipeline.Summary) (string, error) {
+func writeRunReport(ctx context.Context, dest export.Destination, st pipeline.Store, cfg config.Config, sum pipeline.Summary) (string, error) {
 	if sum.RunID == "" {
 		return "", errors.New("no run id")
 	}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/pipeline"
@@ -67,7 +68,7 @@ type execOptions struct {
 
 // execute is the scheduled job: load, submit, wait for results, export,
 // summary. It returns the summary (with its exit code) and a fatal error.
-func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summary, error) {
+func execute(parent context.Context, cfg config.Config, o execOptions) (pipeline.Summary, error) {
 	progressLine := isTerminal(o.stderr)
 	log := o.log
 	if log == nil {
@@ -136,12 +137,12 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.httpClient(),
 	})
 	stage := submit.NewStage(api, st, submit.Options{
-		TokenType:      cfg.tokenString("tokenType", "IDENTIFICATION"),
-		ExpiryTime:     cfg.tokenInt("expiryTime", 900),
+		TokenType:      cfg.TokenString("tokenType", "IDENTIFICATION"),
+		ExpiryTime:     cfg.TokenInt("expiryTime", 900),
 		SendPersonal:   cfg.Idenfy.SendPersonalData == nil || *cfg.Idenfy.SendPersonalData,
 		DummyStatus:    cfg.Idenfy.DummyStatus,
-		CallbackURL:    cfg.tokenString("callbackUrl", ""),
-		TokenExtra:     cfg.tokenExtra(),
+		CallbackURL:    cfg.TokenString("callbackUrl", ""),
+		TokenExtra:     cfg.TokenExtra(),
 		MaxAttempts:    cfg.Limits.MaxAttempts,
 		MaxSubmissions: cfg.Limits.MaxSubmissions,
 		RunID:          runID,
@@ -162,13 +163,13 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		}
 		log.Info("webhook receiver listening", "addr", ln.Addr().String(), "path", cfg.Results.WebhookPath)
 		background = append(background, func(ctx context.Context) error {
-			if err := results.Serve(ctx, ln, cfg.Results.WebhookPath, webhooks, m.receiverRoutes(cfg.Results.MetricsConfig)); err != nil {
+			if err := results.Serve(ctx, ln, cfg.Results.WebhookPath, webhooks, m.receiverRoutes(MetricsConfig(cfg.Results.MetricsConfig))); err != nil {
 				return fmt.Errorf("webhook receiver: %w", err)
 			}
 			return nil
 		})
 	}
-	if srv, err := m.listen(cfg.Results.MetricsConfig, log); err != nil {
+	if srv, err := m.listen(MetricsConfig(cfg.Results.MetricsConfig), log); err != nil {
 		return fail(err)
 	} else if srv != nil {
 		background = append(background, srv)
@@ -198,8 +199,8 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	runner := &pipeline.Runner{
 		Store: st, Job: cfg.Job, RunID: runID, Owner: runID,
 		Worker:      pipeline.Worker{Name: o.worker.label(), Host: host, PID: os.Getpid(), Command: o.command},
-		TokenExpiry: time.Duration(cfg.tokenInt("expiryTime", 900)) * time.Second, OrphanMargin: cfg.Limits.OrphanMargin,
-		Preparer:  preparer{p: &ingest.Preparer{Objects: objs, Options: normalizeOptions(cfg), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}},
+		TokenExpiry: time.Duration(cfg.TokenInt("expiryTime", 900)) * time.Second, OrphanMargin: cfg.Limits.OrphanMargin,
+		Preparer:  preparer{p: &ingest.Preparer{Objects: objs, Options: cfg.NormalizeOptions(), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}},
 		Submitter: stage, Exporter: exporter{e: exp, st: st}, Log: log,
 		PrepareWorkers: cfg.Normalize.Workers, MaxDuration: cfg.Limits.MaxDuration, WaitForResults: cfg.Limits.WaitForResults, Lease: cfg.Limits.Lease,
 		Background: background,
@@ -215,7 +216,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	}
 	sum.Load = &loadStats
 	ended := countEnded(sum, beforeLoad, afterLoad)
-	sum.Extra = map[string]any{"api": limiter.Stats(), "webhooks_received": webhooks.Received(), "store": redactDSN(cfg.Store), "ended_in_run": ended,
+	sum.Extra = map[string]any{"api": limiter.Stats(), "webhooks_received": webhooks.Received(), "store": config.RedactDSN(cfg.Store), "ended_in_run": ended,
 		report.ExtraAPIPerMinute: m.apiPerMinute()}
 	sum.ExitCode = exitCode(sum, runErr, cfg.Limits.MaxFailureRatio, ended)
 	if runErr != nil {
@@ -237,7 +238,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	if ferr := st.FinishRun(context.WithoutCancel(ctx), pipeline.Run{ID: runID, Job: cfg.Job, Command: o.command, StartedAt: start, FinishedAt: sum.FinishedAt, ExitCode: sum.ExitCode, Summary: js}); ferr != nil {
 		log.Error("run not recorded", "err", ferr)
 	}
-	m.publish(context.WithoutCancel(ctx), cfg.Results.MetricsConfig, log)
+	m.publish(context.WithoutCancel(ctx), MetricsConfig(cfg.Results.MetricsConfig), log)
 	finalSummary(o.stderr, log, cfg, sum, summaryPath, reportPath)
 	return sum, runErr
 }

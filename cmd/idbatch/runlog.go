@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/pipeline"
 )
 
@@ -51,14 +52,14 @@ func progressLog(log *slog.Logger) func(pipeline.Progress) {
 }
 
 // jsonLogs reports whether the logger newLogger makes for cfg writes JSON.
-func jsonLogs(cfg LogConfig, stderr io.Writer) bool {
+func jsonLogs(cfg config.LogConfig, stderr io.Writer) bool {
 	return cfg.Format == "json" || (cfg.Format != "text" && !isTerminal(stderr))
 }
 
 // finalSummary shows the run's summary: printed for people (a terminal, or
 // text logs), or as one JSON log line "summary" whose "summary" attribute
 // is the summary JSON (the keys of docs/summary.md).
-func finalSummary(stderr io.Writer, log *slog.Logger, cfg Config, sum pipeline.Summary, summaryPath, reportPath string) {
+func finalSummary(stderr io.Writer, log *slog.Logger, cfg config.Config, sum pipeline.Summary, summaryPath, reportPath string) {
 	if !jsonLogs(cfg.Log, stderr) {
 		p := summaryPath
 		if reportPath != "" {

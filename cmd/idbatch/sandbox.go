@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/submit/idenfy/idenfytest"
 )
 
@@ -37,7 +38,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 		ManualReview: *manual, AutoDelay: *autoDelay, ManualDelay: *manualDelay,
 		RateLimit: *rateLimit, ConflictOnActiveClient: *conflict, FaultSeed: *seed, ServerErrorRate: *serverErr,
 		ProcessAnswerLostRate: *lost, PhotoRejectRate: *photo, WebhookDuplicateRate: *dup, WebhookReorderRate: *reorder,
-		WebhookDropRate: *drop, Latency: *latency, Logger: newLogger(LogConfig{Level: "info", Format: "auto"}, stderr, false)})
+		WebhookDropRate: *drop, Latency: *latency, Logger: newLogger(config.LogConfig{Level: "info", Format: "auto"}, stderr, false)})
 	base, err := srv.Start(*addr)
 	if err != nil {
 		return exitFatal, err

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/results"
 	"github.com/idbatch/idbatch/submit/idenfy"
@@ -49,7 +50,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		cfg.Results.WebhookListen = *listen
 	}
 	polling := *poll && cfg.Results.PollMaxPerHour > 0
-	if err := cfg.needCredentials(serveCredentials(polling)...); err != nil {
+	if err := cfg.NeedCredentials(config.ServeCredentials(polling)...); err != nil {
 		return exitFatal, err
 	}
 	if err := validateServe(cfg, polling); err != nil {
@@ -76,7 +77,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	if err != nil {
 		return exitFatal, fmt.Errorf("results.webhook_listen: %w", err)
 	}
-	metricsSrv, err := m.listen(cfg.Results.MetricsConfig, log)
+	metricsSrv, err := m.listen(MetricsConfig(cfg.Results.MetricsConfig), log)
 	if err != nil {
 		ln.Close()
 		return exitFatal, err
@@ -92,7 +93,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		g.Go(func() error { return metricsSrv(gctx) })
 	}
 	g.Go(func() error {
-		extra := m.receiverRoutes(cfg.Results.MetricsConfig)
+		extra := m.receiverRoutes(MetricsConfig(cfg.Results.MetricsConfig))
 		extra["/healthz"] = storeHealth(st, cfg.Job)
 		if err := results.Serve(gctx, ln, cfg.Results.WebhookPath, webhooks, extra); err != nil {
 			return fmt.Errorf("webhook receiver: %w", err)
@@ -129,7 +130,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 
 // validateServe checks what serve needs; unlike run it needs no source and
 // no export destination.
-func validateServe(c Config, polling bool) error {
+func validateServe(c config.Config, polling bool) error {
 	var errs []string
 	bad := func(field, msg string) { errs = append(errs, field+": "+msg) }
 	if c.Job == "" {

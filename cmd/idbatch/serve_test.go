@@ -8,11 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/pipeline"
 )
 
 func TestValidateServe(t *testing.T) {
-	ok := Defaults()
+	ok := config.Defaults()
 	ok.Job, ok.Idenfy.WebhookSigningKey, ok.Idenfy.APIKey, ok.Idenfy.APISecret = "j", "sign", "k", "s"
 	if err := validateServe(ok, true); err != nil {
 		t.Errorf("valid config refused: %v", err)
@@ -25,7 +26,7 @@ func TestValidateServe(t *testing.T) {
 	noListen.Results.WebhookListen = ""
 	for _, c := range []struct {
 		name    string
-		cfg     Config
+		cfg     config.Config
 		polling bool
 		field   string
 	}{

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/pipeline"
 )
 
@@ -100,8 +101,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	return exitOK, nil
 }
 
-func collectStatus(ctx context.Context, st pipeline.Store, cfg Config, now time.Time, nRuns int) (Status, error) {
-	s := Status{Job: cfg.Job, Store: redactDSN(cfg.Store), At: now, States: map[string]int{}, OverdueAfter: cfg.Results.PollAfter.String(),
+func collectStatus(ctx context.Context, st pipeline.Store, cfg config.Config, now time.Time, nRuns int) (Status, error) {
+	s := Status{Job: cfg.Job, Store: config.RedactDSN(cfg.Store), At: now, States: map[string]int{}, OverdueAfter: cfg.Results.PollAfter.String(),
 		Orphans: []StatusRecord{}, Workers: []StatusWorker{}, Runs: []StatusRun{}}
 	counts, err := st.Counts(ctx, cfg.Job)
 	if err != nil {

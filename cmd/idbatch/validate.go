@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/pipeline"
@@ -119,7 +120,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		return exitFatal, err
 	}
 
-	src, err := ingest.OpenSource(ctx, cfg.sourceOptions(), s3c)
+	src, err := ingest.OpenSource(ctx, cfg.SourceOptions(), s3c)
 	if err != nil {
 		return exitFatal, err
 	}
@@ -129,7 +130,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	if *sample > 0 {
 		source = sampled(source, *sample, *seed)
 	}
-	prep := &ingest.Preparer{Objects: objs, Options: normalizeOptions(cfg), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}
+	prep := &ingest.Preparer{Objects: objs, Options: cfg.NormalizeOptions(), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}
 
 	rep, err := validateRecords(ctx, source, prep, max(1, cfg.Normalize.Workers), stderr)
 	if err != nil {
@@ -220,7 +221,7 @@ func validateRecords(ctx context.Context, source func(fn func(pipeline.Record) e
 	return rep, err
 }
 
-func printValidateReport(w io.Writer, rep validateReport, cfg Config, sample int, price float64) {
+func printValidateReport(w io.Writer, rep validateReport, cfg config.Config, sample int, price float64) {
 	perHour, maxSubmissions := cfg.Limits.RequestsPerHour, cfg.Limits.MaxSubmissions
 	rejected := 0
 	for _, n := range rep.ByReason {
@@ -249,7 +250,7 @@ func printValidateReport(w io.Writer, rep validateReport, cfg Config, sample int
 	fmt.Fprintf(w, "API calls a run needs: %d (token + process per ready record)\n", calls)
 	fmt.Fprintf(w, "time at %.0f requests/hour: %s (%.0f records/hour)\n", perHour, dur, perHour/callsPerRecord)
 	if md := cfg.Limits.MaxDuration; md > 0 && dur > 0 {
-		fmt.Fprintf(w, "runs of limits.max_duration %s: %d\n", fmtDuration(md), int((dur+md-1)/md))
+		fmt.Fprintf(w, "runs of limits.max_duration %s: %d\n", config.FormatDuration(md), int((dur+md-1)/md))
 	}
 	if maxSubmissions > 0 && rep.Ready > maxSubmissions {
 		fmt.Fprintf(w, "limits.max_submissions %d: %d runs\n", maxSubmissions, (rep.Ready+maxSubmissions-1)/maxSubmissions)

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/term"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/pipeline"
@@ -35,7 +36,7 @@ func isTerminal(w io.Writer) bool {
 // newLogger returns JSON logs when stderr is not a terminal (or format=json),
 // human text otherwise. On a terminal with a progress line, only warnings and
 // errors are shown.
-func newLogger(cfg LogConfig, stderr io.Writer, progressLine bool) *slog.Logger {
+func newLogger(cfg config.LogConfig, stderr io.Writer, progressLine bool) *slog.Logger {
 	var level slog.Level
 	switch strings.ToLower(cfg.Level) {
 	case "debug":
@@ -61,12 +62,12 @@ func newLogger(cfg LogConfig, stderr io.Writer, progressLine bool) *slog.Logger 
 }
 
 // needsS3 reports whether any configured location is on S3.
-func needsS3(cfg Config) bool {
+func needsS3(cfg config.Config) bool {
 	return strings.HasPrefix(cfg.Source.Manifest, "s3://") || cfg.Source.List != nil ||
 		strings.HasPrefix(cfg.Export.Destination, "s3://") || cfg.Source.S3.Endpoint != ""
 }
 
-func s3Client(ctx context.Context, cfg Config) (*s3.Client, error) {
+func s3Client(ctx context.Context, cfg config.Config) (*s3.Client, error) {
 	if !needsS3(cfg) {
 		return nil, nil
 	}
@@ -78,7 +79,7 @@ func s3Client(ctx context.Context, cfg Config) (*s3.Client, error) {
 
 // loadSource streams the manifest (or the S3 listing) into the Store in
 // batches; it returns the load statistics and the Objects to fetch images with.
-func loadSource(ctx context.Context, cfg Config, st pipeline.Store, s3c *s3.Client, log *slog.Logger) (pipeline.LoadStats, *ingest.Objects, error) {
+func loadSource(ctx context.Context, cfg config.Config, st pipeline.Store, s3c *s3.Client, log *slog.Logger) (pipeline.LoadStats, *ingest.Objects, error) {
 	var total pipeline.LoadStats
 	batch := make([]pipeline.Record, 0, 10000) // larger batches load faster (fewer commits)
 	now := time.Now()
@@ -110,7 +111,7 @@ func loadSource(ctx context.Context, cfg Config, st pipeline.Store, s3c *s3.Clie
 		}
 		return nil
 	}
-	src, err := ingest.OpenSource(ctx, cfg.sourceOptions(), s3c)
+	src, err := ingest.OpenSource(ctx, cfg.SourceOptions(), s3c)
 	if err != nil {
 		return total, nil, err
 	}
@@ -124,11 +125,6 @@ func loadSource(ctx context.Context, cfg Config, st pipeline.Store, s3c *s3.Clie
 	}
 	log.Info("manifest loaded", "inserted", total.Inserted, "updated", total.Updated, "unchanged", total.Unchanged, "kept", total.Kept)
 	return total, objs, nil
-}
-
-func normalizeOptions(cfg Config) ingest.NormalizeOptions {
-	n := cfg.Normalize
-	return ingest.NormalizeOptions{MaxSide: n.MaxSide, JPEGQuality: n.JPEGQuality, MaxImageBytes: n.MaxImageBytes, MinSide: n.MinSide, MaxPixels: n.MaxPixels}
 }
 
 // preparer adapts ingest.Preparer to pipeline.Preparer.
