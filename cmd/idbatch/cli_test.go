@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/setup"
 )
 
 // base is a config that passes Check; cases append one key.
@@ -236,4 +237,10 @@ func TestHelpVersionCompletion(t *testing.T) {
 			}
 		}
 	}
+}
+
+// openStore opens the Store of dsn as run does (creating it), for tests
+// that look into a run's Store.
+func openStore(ctx context.Context, dsn string) (pipeline.Store, error) {
+	return setup.OpenStore(ctx, dsn, setup.CreateStore)
 }

@@ -27,29 +27,29 @@ const demoBucket = "idbatch-demo"
 // runDemo runs the whole pipeline on embedded defaults: generated records in
 // an in-process S3-compatible server, the iDenfy sandbox in process, a SQLite
 // Store and Parquet files under ./idbatch-demo/. The same code path as `run`.
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr, nil)
 	n := fs.Int("n", 60, "number of generated records")
 	dir := fs.String("dir", "./idbatch-demo", "where the demo writes its Store and Parquet files (emptied first)")
 	seed := fs.Int64("seed", 1, "seed of the generated records")
 	if err := parseFlags(fs, args); err != nil {
-		return exitUsage, err
+		return err
 	}
 	if *n < 1 {
-		return exitUsage, &usageError{msg: "-n must be at least 1"}
+		return &usageError{msg: "-n must be at least 1"}
 	}
 	abs, err := filepath.Abs(*dir)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	// Start from a clean slate: only what the demo itself writes there.
 	for _, p := range []string{"idbatch.db", "idbatch.db-wal", "idbatch.db-shm", "exports"} {
 		if err := os.RemoveAll(filepath.Join(abs, p)); err != nil {
-			return exitFatal, err
+			return err
 		}
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return exitFatal, err
+		return err
 	}
 
 	fmt.Fprintf(stderr, "idbatch demo: generating %d sample records (document photos and selfies, a few deliberately broken)…\n", *n)
@@ -62,10 +62,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	s3cfg := config.S3Config{Endpoint: s3srv.URL, Region: "us-east-1", PathStyle: true, AccessKeyID: "demo", SecretAccessKey: "demo-secret", MaxObjectBytes: 50 << 20}
 	s3c, err := ingest.NewS3Client(ctx, ingest.S3Config{Endpoint: s3cfg.Endpoint, Region: s3cfg.Region, PathStyle: true, AccessKeyID: s3cfg.AccessKeyID, SecretAccessKey: s3cfg.SecretAccessKey})
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(demoBucket)}); err != nil {
-		return exitFatal, fmt.Errorf("demo S3: %w", err)
+		return fmt.Errorf("demo S3: %w", err)
 	}
 	put := func(key string, body []byte, ct string) error {
 		_, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(demoBucket), Key: aws.String(key), Body: bytes.NewReader(body), ContentType: aws.String(ct)})
@@ -73,17 +73,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	}
 	for _, o := range set.Objects {
 		if err := put(o.Key, o.Body, o.ContentType); err != nil {
-			return exitFatal, fmt.Errorf("demo S3: %w", err)
+			return fmt.Errorf("demo S3: %w", err)
 		}
 	}
 	if err := put("manifests/customers.csv", set.ManifestCSV(), "text/csv"); err != nil {
-		return exitFatal, fmt.Errorf("demo S3: %w", err)
+		return fmt.Errorf("demo S3: %w", err)
 	}
 
 	// The webhook receiver's port is chosen first, so the sandbox knows where to deliver.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	hookAddr := ln.Addr().String()
 	_ = ln.Close()
@@ -106,12 +106,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		WebhookURL: "http://" + hookAddr + cfg.Results.WebhookPath, ManualReview: true, AutoDelay: 300 * time.Millisecond, ManualDelay: 1500 * time.Millisecond})
 	base, err := sb.Start("127.0.0.1:0")
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	defer sb.Close()
 	cfg.Idenfy.BaseURL = base
 	if err := cfg.Validate(true); err != nil {
-		return exitFatal, err
+		return err
 	}
 	fmt.Fprintf(stderr, "idbatch demo: S3 at %s, iDenfy sandbox at %s, webhooks on %s; running…\n", s3srv.URL, base, hookAddr)
 	sum, err := execute(ctx, cfg, execOptions{stderr: stderr, command: "demo"})
@@ -125,5 +125,5 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		fmt.Fprintf(stdout, "Parquet files are under %s/job=demo/. Read them with DuckDB:\n\n", rel)
 		fmt.Fprintf(stdout, "  duckdb -c \"SELECT outcome, count(*) AS records FROM read_parquet('%s/job=*/dt=*/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY records DESC\"\n", rel)
 	}
-	return sum.ExitCode, err
+	return withExitCode(sum.ExitCode, err)
 }

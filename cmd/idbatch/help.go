@@ -169,23 +169,22 @@ func showDefault(f *flag.Flag) string {
 }
 
 // runHelp is 'idbatch help [CMD]'.
-func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stdout, globalUsage())
-		return exitOK
+		return nil
 	}
 	c, ok := findCommand(args[0])
 	if !ok {
-		fmt.Fprintf(stderr, "idbatch help: unknown command %q\n\n%s", args[0], globalUsage())
-		return exitUsage
+		return &usageError{msg: fmt.Sprintf("unknown command %q\n\n%s", args[0], strings.TrimSuffix(globalUsage(), "\n"))}
 	}
-	switch c.name {
-	case "version", "help", "completion":
+	f, ok := commandFuncs[c.name]
+	if !ok { // version, help, completion
 		commandHelp(stdout, c.name, nil)
-		return exitOK
+		return nil
 	}
 	// The command prints its own help (it knows its flags) on -h.
-	return run(ctx, []string{c.name, "-h"}, stdout, stdout)
+	return f(ctx, []string{"-h"}, stdout, stdout)
 }
 
 // versionString is what 'idbatch version' prints: the module version, the

@@ -21,11 +21,11 @@ import (
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/report"
 	"github.com/idbatch/idbatch/results"
+	"github.com/idbatch/idbatch/setup"
 	"github.com/idbatch/idbatch/submit"
-	"github.com/idbatch/idbatch/submit/idenfy"
 )
 
-func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cf commonFlags
 	fs := newFlagSet("run", stderr, &cf)
 	maxSub := fs.Int("max-submissions", -1, "tokens this run may create (overrides limits.max_submissions; 0 = no cap)")
@@ -33,14 +33,14 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	worker := addWorkerFlag(fs)
 	newStore := fs.Bool("new-store", false, "start a job the Store has never seen even though the export destination holds runs of it")
 	if err := parseFlags(fs, args); err != nil {
-		return exitUsage, err
+		return err
 	}
 	if err := checkRunFlags(fs); err != nil {
-		return exitUsage, err
+		return err
 	}
 	cfg, err := loadConfig(cf)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	if *maxSub >= 0 {
 		cfg.Limits.MaxSubmissions = *maxSub
@@ -49,10 +49,10 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		cfg.Limits.WaitForResults = *wait
 	}
 	if err := cfg.Validate(true); err != nil {
-		return exitFatal, err
+		return err
 	}
 	sum, err := execute(ctx, cfg, execOptions{stderr: stderr, command: "run", worker: worker, newStore: *newStore})
-	return sum.ExitCode, err
+	return withExitCode(sum.ExitCode, err)
 }
 
 // execOptions are what differs between `run` and `demo`.
@@ -80,19 +80,12 @@ func execute(parent context.Context, cfg config.Config, o execOptions) (pipeline
 	fail := func(err error) (pipeline.Summary, error) {
 		return pipeline.Summary{Job: cfg.Job, ExitCode: exitFatal, Error: err.Error()}, err
 	}
-	st, err := openStore(ctx, cfg.Store)
+	deps, err := setup.Open(ctx, cfg, setup.Options{Store: setup.CreateStore, Destination: true})
 	if err != nil {
 		return fail(err)
 	}
-	defer st.Close()
-	s3c, err := s3Client(ctx, cfg)
-	if err != nil {
-		return fail(err)
-	}
-	dest, err := export.OpenDestination(ctx, cfg.Export.Destination, s3c)
-	if err != nil {
-		return fail(fmt.Errorf("export.destination: %w", err))
-	}
+	defer deps.Close()
+	st, dest := deps.Store, deps.Dest
 
 	if !o.newStore {
 		if err := checkKnownJob(ctx, st, dest, cfg); err != nil {
@@ -120,7 +113,7 @@ func execute(parent context.Context, cfg config.Config, o execOptions) (pipeline
 	if err != nil {
 		return fail(fmt.Errorf("store: %w", err))
 	}
-	loadStats, objs, err := loadSource(ctx, cfg, st, s3c, log)
+	loadStats, objs, err := loadSource(ctx, cfg, st, deps.S3, log)
 	if err != nil {
 		return fail(err)
 	}
@@ -129,14 +122,10 @@ func execute(parent context.Context, cfg config.Config, o execOptions) (pipeline
 		return fail(fmt.Errorf("store: %w", err))
 	}
 
-	lims := newAPILimits(cfg, st, log)
-	limiter := lims.local
+	lims := deps.Limits(log)
+	limiter := lims.Local
 	m := newMetrics(st, cfg.Job, limiter)
-	api := idenfy.New(idenfy.Config{
-		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.httpClient(),
-	})
-	stage := submit.NewStage(api, st, submit.Options{
+	stage := submit.NewStage(deps.API(setup.APIOptions{Logger: log, HTTPClient: m.httpClient()}), st, submit.Options{
 		TokenType:      cfg.TokenString("tokenType", "IDENTIFICATION"),
 		ExpiryTime:     cfg.TokenInt("expiryTime", 900),
 		SendPersonal:   cfg.Idenfy.SendPersonalData == nil || *cfg.Idenfy.SendPersonalData,
@@ -177,14 +166,11 @@ func execute(parent context.Context, cfg config.Config, o execOptions) (pipeline
 	expectManual := cfg.Results.ExpectManualReview == nil || *cfg.Results.ExpectManualReview
 	// The poller's client does not retry: every /status and /data request counts
 	// against poll_max_per_hour, and a failed poll waits for the record's backoff.
-	pollAPI := idenfy.New(idenfy.Config{
-		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.httpClient(), MaxRetries: -1,
-	})
+	pollAPI := deps.API(setup.APIOptions{Logger: log, HTTPClient: m.httpClient(), MaxRetries: -1})
 	poller := &results.Poller{Store: st, API: pollAPI, Job: cfg.Job, RunID: runID, PollAfter: cfg.Results.PollAfter,
 		MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller"), OnPoll: m.pollOutcome}
-	if lims.poll != nil {
-		poller.Budget = lims.poll
+	if lims.Poll != nil {
+		poller.Budget = lims.Poll
 	}
 	if cfg.Results.PollMaxPerHour > 0 {
 		background = append(background, poller.Run)

@@ -16,7 +16,7 @@ import (
 	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/results"
-	"github.com/idbatch/idbatch/submit/idenfy"
+	"github.com/idbatch/idbatch/setup"
 )
 
 // runServe runs the webhook receiver long-lived, writing into the job's
@@ -34,57 +34,57 @@ import (
 // SIGINT/SIGTERM stops it gracefully: the listener closes, webhooks in
 // flight are answered (up to results.ShutdownTimeout), the poller stops, and
 // it exits 0.
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cf commonFlags
 	fs := newFlagSet("serve", stderr, &cf)
 	listen := fs.String("listen", "", "address to listen on (overrides results.webhook_listen)")
 	poll := fs.Bool("poll", true, "also poll overdue results (results.poll_after, results.poll_max_per_hour)")
 	if err := parseFlags(fs, args); err != nil {
-		return exitUsage, err
+		return err
 	}
 	cfg, err := loadConfig(cf)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	if *listen != "" {
 		cfg.Results.WebhookListen = *listen
 	}
 	polling := *poll && cfg.Results.PollMaxPerHour > 0
 	if err := cfg.NeedCredentials(config.ServeCredentials(polling)...); err != nil {
-		return exitFatal, err
+		return err
 	}
 	if err := validateServe(cfg, polling); err != nil {
-		return exitFatal, err
+		return err
 	}
 	log := newLogger(cfg.Log, stderr, false).With("job", cfg.Job, "command", "serve")
 
-	st, err := openExistingStore(ctx, cfg.Store)
+	deps, err := setup.Open(ctx, cfg, setup.Options{Store: setup.ExistingStore, Logger: log})
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
-	defer st.Close()
+	defer deps.Close()
+	st := deps.Store
 
 	start := time.Now()
 	runID := newRunID(start)
-	lims := newAPILimits(cfg, st, log)
-	limiter := lims.local
-	m := newMetrics(st, cfg.Job, limiter)
+	lims := deps.Limits(log)
+	m := newMetrics(st, cfg.Job, lims.Local)
 	webhooks := &results.Handler{Store: st, SigningKey: []byte(cfg.Idenfy.WebhookSigningKey), RunID: runID, Job: cfg.Job,
 		Log: log.With("stage", "webhook"), OnOutcome: m.webhookOutcome}
 
 	// Bound before the run is recorded: a port in use is a fatal config error.
 	ln, err := net.Listen("tcp", cfg.Results.WebhookListen)
 	if err != nil {
-		return exitFatal, fmt.Errorf("results.webhook_listen: %w", err)
+		return fmt.Errorf("results.webhook_listen: %w", err)
 	}
 	metricsSrv, err := m.listen(MetricsConfig(cfg.Results.MetricsConfig), log)
 	if err != nil {
 		ln.Close()
-		return exitFatal, err
+		return err
 	}
 	if err := st.StartRun(ctx, pipeline.Run{ID: runID, Job: cfg.Job, Command: "serve", StartedAt: start}); err != nil {
 		ln.Close()
-		return exitFatal, fmt.Errorf("store: %w", err)
+		return fmt.Errorf("store: %w", err)
 	}
 	log.Info("webhook receiver listening", "addr", ln.Addr().String(), "path", cfg.Results.WebhookPath, "polling", polling, "run_id", runID)
 
@@ -101,16 +101,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		return nil
 	})
 	if polling {
-		api := idenfy.New(idenfy.Config{
-			BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-			ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log,
-			HTTPClient: m.httpClient(), MaxRetries: -1, // every poll request counts against the budget; the record's backoff is the retry
-		})
+		// Every poll request counts against the budget; the record's backoff is the retry.
+		api := deps.API(setup.APIOptions{HTTPClient: m.httpClient(), MaxRetries: -1})
 		expectManual := cfg.Results.ExpectManualReview == nil || *cfg.Results.ExpectManualReview
 		poller := &results.Poller{Store: st, API: api, Job: cfg.Job, RunID: runID, PollAfter: cfg.Results.PollAfter,
 			MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller"), OnPoll: m.pollOutcome}
-		if lims.poll != nil {
-			poller.Budget = lims.poll
+		if lims.Poll != nil {
+			poller.Budget = lims.Poll
 		}
 		g.Go(func() error { return poller.Run(gctx) })
 	}
@@ -125,7 +122,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		log.Error("run not recorded", "err", ferr)
 	}
 	log.Info("webhook receiver stopped", "webhooks_received", webhooks.Received())
-	return code, runErr
+	return runErr
 }
 
 // validateServe checks what serve needs; unlike run it needs no source and

@@ -10,6 +10,7 @@ import (
 
 	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/setup"
 )
 
 // statusListCap bounds how many records status reads to count overdue
@@ -68,37 +69,37 @@ type StatusRun struct {
 }
 
 // runStatus prints counts per state, overdue results, orphans and the last runs.
-func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cf commonFlags
 	fs := newFlagSet("status", stderr, &cf)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	nRuns := fs.Int("runs", 5, "how many of the last runs to show")
 	if err := parseFlags(fs, args); err != nil {
-		return exitUsage, err
+		return err
 	}
 	cfg, err := loadConfig(cf)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	if cfg.Job == "" {
-		return exitFatal, fmt.Errorf("job: is required")
+		return fmt.Errorf("job: is required")
 	}
-	st, err := openExistingStore(ctx, cfg.Store)
+	deps, err := setup.Open(ctx, cfg, setup.Options{Store: setup.ExistingStore})
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
-	defer st.Close()
-	s, err := collectStatus(ctx, st, cfg, time.Now().UTC(), *nRuns)
+	defer deps.Close()
+	s, err := collectStatus(ctx, deps.Store, cfg, time.Now().UTC(), *nRuns)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return exitOK, enc.Encode(s)
+		return enc.Encode(s)
 	}
 	printStatus(stdout, s)
-	return exitOK, nil
+	return nil
 }
 
 func collectStatus(ctx context.Context, st pipeline.Store, cfg config.Config, now time.Time, nRuns int) (Status, error) {

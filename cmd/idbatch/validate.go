@@ -19,6 +19,7 @@ import (
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/setup"
 )
 
 // callsPerRecord is what a run spends on a ready record: /token and
@@ -95,7 +96,7 @@ func writeRejects(path string, recs []pipeline.Record) error {
 // reason, the API calls a run needs and the time they take at
 // limits.requests_per_hour. It makes no API call (no credentials are
 // needed) and writes nothing to the Store or to disk.
-func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cf commonFlags
 	fs := newFlagSet("validate", stderr, &cf)
 	rejects := fs.String("rejects", "", "write the rejected rows here, in the failures.csv shape (default <job>-rejects.csv beside the config; \"-\" for none)")
@@ -103,26 +104,27 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	seed := fs.Uint64("seed", 1, "the sample's seed: the same seed picks the same records")
 	price := fs.Float64("price-per-verification", 0, "estimate the cost at this price per verification (your contract's)")
 	if err := parseFlags(fs, args); err != nil {
-		return exitUsage, err
+		return err
 	}
 	if *sample < 0 || *price < 0 {
-		return exitUsage, &usageError{msg: "-sample and -price-per-verification must not be negative"}
+		return &usageError{msg: "-sample and -price-per-verification must not be negative"}
 	}
 	cfg, err := loadConfig(cf)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	if err := cfg.Validate(false); err != nil {
-		return exitFatal, err
+		return err
 	}
-	s3c, err := s3Client(ctx, cfg)
+	deps, err := setup.Open(ctx, cfg, setup.Options{S3: true})
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
+	defer deps.Close()
 
-	src, err := ingest.OpenSource(ctx, cfg.SourceOptions(), s3c)
+	src, err := ingest.OpenSource(ctx, cfg.SourceOptions(), deps.S3)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	defer src.Close()
 	objs := src.Objects
@@ -134,19 +136,19 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 
 	rep, err := validateRecords(ctx, source, prep, max(1, cfg.Normalize.Workers), stderr)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	if path := rejectsPath(*rejects, cf.config, cfg.Job); path != "" && len(rep.Rejected) > 0 {
 		if err := writeRejects(path, rep.Rejected); err != nil {
-			return exitFatal, fmt.Errorf("rejects: %w", err)
+			return fmt.Errorf("rejects: %w", err)
 		}
 		rep.RejectsPath = path
 	}
 	printValidateReport(stdout, rep, cfg, *sample, *price)
 	if rep.Infra > 0 {
-		return exitFatal, fmt.Errorf("%d records could not be fetched (see above); a run would retry them", rep.Infra)
+		return fmt.Errorf("%d records could not be fetched (see above); a run would retry them", rep.Infra)
 	}
-	return exitOK, nil
+	return nil
 }
 
 // validateRecords prepares every record of source with workers

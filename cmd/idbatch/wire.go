@@ -61,22 +61,6 @@ func newLogger(cfg config.LogConfig, stderr io.Writer, progressLine bool) *slog.
 	}
 }
 
-// needsS3 reports whether any configured location is on S3.
-func needsS3(cfg config.Config) bool {
-	return strings.HasPrefix(cfg.Source.Manifest, "s3://") || cfg.Source.List != nil ||
-		strings.HasPrefix(cfg.Export.Destination, "s3://") || cfg.Source.S3.Endpoint != ""
-}
-
-func s3Client(ctx context.Context, cfg config.Config) (*s3.Client, error) {
-	if !needsS3(cfg) {
-		return nil, nil
-	}
-	return ingest.NewS3Client(ctx, ingest.S3Config{
-		Endpoint: cfg.Source.S3.Endpoint, Region: cfg.Source.S3.Region, PathStyle: cfg.Source.S3.PathStyle,
-		AccessKeyID: cfg.Source.S3.AccessKeyID, SecretAccessKey: cfg.Source.S3.SecretAccessKey,
-	})
-}
-
 // loadSource streams the manifest (or the S3 listing) into the Store in
 // batches; it returns the load statistics and the Objects to fetch images with.
 func loadSource(ctx context.Context, cfg config.Config, st pipeline.Store, s3c *s3.Client, log *slog.Logger) (pipeline.LoadStats, *ingest.Objects, error) {
