@@ -523,6 +523,47 @@ func (c *Config) NeedCredentials(keys ...string) error {
 	return nil
 }
 
+// ValidateServe checks what serve needs, polling or not; unlike run it needs
+// no source and no export destination. An unset ${VAR} of a credential it
+// needs is named first.
+func (c *Config) ValidateServe(polling bool) error {
+	if err := c.NeedCredentials(ServeCredentials(polling)...); err != nil {
+		return err
+	}
+	var errs []string
+	bad := func(field, msg string) { errs = append(errs, field+": "+msg) }
+	if c.Job == "" {
+		bad("job", "is required")
+	}
+	if !strings.HasPrefix(c.Store, "sqlite://") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		bad("store", "must start with sqlite:// or postgres://")
+	}
+	if c.Results.WebhookListen == "" {
+		bad("results.webhook_listen", "is empty (or pass -listen ADDR)")
+	}
+	if c.Results.WebhookPath == "" || c.Results.WebhookPath[0] != '/' {
+		bad("results.webhook_path", "must start with /")
+	}
+	if c.Idenfy.WebhookSigningKey == "" {
+		bad("idenfy.webhook_signing_key", "is empty: webhooks could not be verified")
+	}
+	if polling {
+		if c.Idenfy.BaseURL == "" {
+			bad("idenfy.base_url", "is required for polling (or pass -poll=false)")
+		}
+		if c.Idenfy.APIKey == "" || c.Idenfy.APISecret == "" {
+			bad("idenfy.api_key, idenfy.api_secret", "are required for polling (or pass -poll=false)")
+		}
+		if c.Limits.RequestsPerHour <= 0 || c.Limits.Burst < 1 {
+			bad("limits", "requests_per_hour must be > 0 and burst >= 1")
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New("invalid config:\n  " + strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
 // ServeCredentials are the credentials serve needs.
 func ServeCredentials(polling bool) []string {
 	if polling {

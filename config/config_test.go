@@ -55,3 +55,36 @@ func TestRedactDSN(t *testing.T) {
 		t.Errorf("password shown: %s", got)
 	}
 }
+
+func TestValidateServe(t *testing.T) {
+	ok := Defaults()
+	ok.Job, ok.Idenfy.WebhookSigningKey, ok.Idenfy.APIKey, ok.Idenfy.APISecret = "j", "sign", "k", "s"
+	if err := ok.ValidateServe(true); err != nil {
+		t.Errorf("valid config refused: %v", err)
+	}
+	noKey := ok
+	noKey.Idenfy.WebhookSigningKey = ""
+	noCreds := ok
+	noCreds.Idenfy.APISecret = ""
+	noListen := ok
+	noListen.Results.WebhookListen = ""
+	for _, c := range []struct {
+		name    string
+		cfg     Config
+		polling bool
+		field   string
+	}{
+		{"no signing key", noKey, false, "idenfy.webhook_signing_key"},
+		{"no API secret, polling", noCreds, true, "idenfy.api_secret"},
+		{"no listen address", noListen, false, "results.webhook_listen"},
+	} {
+		err := c.cfg.ValidateServe(c.polling)
+		if err == nil || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("%s: %v, want an error naming %s", c.name, err, c.field)
+		}
+	}
+	// Without polling, no API credentials are needed.
+	if err := noCreds.ValidateServe(false); err != nil {
+		t.Errorf("serve -poll=false without API credentials: %v", err)
+	}
+}

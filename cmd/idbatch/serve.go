@@ -3,17 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/results"
 	"github.com/idbatch/idbatch/setup"
@@ -50,10 +47,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.Results.WebhookListen = *listen
 	}
 	polling := *poll && cfg.Results.PollMaxPerHour > 0
-	if err := cfg.NeedCredentials(config.ServeCredentials(polling)...); err != nil {
-		return err
-	}
-	if err := validateServe(cfg, polling); err != nil {
+	if err := cfg.ValidateServe(polling); err != nil {
 		return err
 	}
 	log := newLogger(cfg.Log, stderr, false).With("job", cfg.Job, "command", "serve")
@@ -112,10 +106,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		g.Go(func() error { return poller.Run(gctx) })
 	}
 	runErr := g.Wait()
-	code := exitOK
-	if runErr != nil {
-		code = exitFatal
-	}
+	code := exitCodeOf(runErr)
 	sum, _ := json.Marshal(map[string]any{"webhooks_received": webhooks.Received(), "seconds": time.Since(start).Seconds()})
 	if ferr := st.FinishRun(context.WithoutCancel(ctx), pipeline.Run{ID: runID, Job: cfg.Job, Command: "serve", StartedAt: start,
 		FinishedAt: time.Now(), ExitCode: code, Summary: sum}); ferr != nil {
@@ -123,43 +114,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info("webhook receiver stopped", "webhooks_received", webhooks.Received())
 	return runErr
-}
-
-// validateServe checks what serve needs; unlike run it needs no source and
-// no export destination.
-func validateServe(c config.Config, polling bool) error {
-	var errs []string
-	bad := func(field, msg string) { errs = append(errs, field+": "+msg) }
-	if c.Job == "" {
-		bad("job", "is required")
-	}
-	if !strings.HasPrefix(c.Store, "sqlite://") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
-		bad("store", "must start with sqlite:// or postgres://")
-	}
-	if c.Results.WebhookListen == "" {
-		bad("results.webhook_listen", "is empty (or pass -listen ADDR)")
-	}
-	if c.Results.WebhookPath == "" || c.Results.WebhookPath[0] != '/' {
-		bad("results.webhook_path", "must start with /")
-	}
-	if c.Idenfy.WebhookSigningKey == "" {
-		bad("idenfy.webhook_signing_key", "is empty: webhooks could not be verified")
-	}
-	if polling {
-		if c.Idenfy.BaseURL == "" {
-			bad("idenfy.base_url", "is required for polling (or pass -poll=false)")
-		}
-		if c.Idenfy.APIKey == "" || c.Idenfy.APISecret == "" {
-			bad("idenfy.api_key, idenfy.api_secret", "are required for polling (or pass -poll=false)")
-		}
-		if c.Limits.RequestsPerHour <= 0 || c.Limits.Burst < 1 {
-			bad("limits", "requests_per_hour must be > 0 and burst >= 1")
-		}
-	}
-	if len(errs) > 0 {
-		return errors.New("invalid config:\n  " + strings.Join(errs, "\n  "))
-	}
-	return nil
 }
 
 // storeHealth answers 200 while the Store answers, 503 otherwise (a webhook
