@@ -71,10 +71,10 @@ func exitCodeOf(err error) int {
 	switch {
 	case err == nil || errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.As(err, &ue):
-		return exitUsage
 	case errors.As(err, &oe):
 		return oe.code
+	case errors.As(err, &ue):
+		return exitUsage
 	}
 	return exitFatal
 }

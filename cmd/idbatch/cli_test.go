@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,6 +121,33 @@ func TestUsageAndExitCodes(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"run", "-c", "/nonexistent.yaml"}, &out, &errb); code != exitFatal {
 		t.Errorf("missing config: exit %d", code)
+	}
+}
+
+// Every command's error reaches its exit code through exitCodeOf.
+func TestExitCodeOf(t *testing.T) {
+	fatal := errors.New("out of credits")
+	for _, c := range []struct {
+		err  error
+		want int
+	}{
+		{nil, exitOK},
+		{fmt.Errorf("run: %w", flag.ErrHelp), exitOK},
+		{&usageError{msg: "-c config.yaml is required"}, exitUsage},
+		{fmt.Errorf("config: %w", &usageError{msg: "x"}), exitUsage},
+		{fatal, exitFatal},
+		{withExitCode(exitOK, nil), exitOK},
+		{withExitCode(exitOK, context.Canceled), exitFatal}, // an error the run did not end with an outcome
+		{withExitCode(exitFatal, fatal), exitFatal},
+		{withExitCode(exitTooManyFail, nil), exitTooManyFail},
+		{withExitCode(exitInterrupted, context.Canceled), exitInterrupted},
+	} {
+		if got := exitCodeOf(c.err); got != c.want {
+			t.Errorf("exitCodeOf(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+	if err := withExitCode(exitFatal, fatal); err != fatal {
+		t.Errorf("a fatal error is returned as it is: %v", err)
 	}
 }
 
