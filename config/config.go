@@ -305,7 +305,7 @@ func (c *Config) unsetVar(key string) string {
 	return ""
 }
 
-// check is the validation every command runs after the flags are applied:
+// Check is the validation every command runs after the flags are applied:
 // job name, Store DSN, ranges of every numeric and duration key, and
 // ${VAR}s left unset in keys that are not credentials.
 func (c *Config) Check() error {
@@ -473,7 +473,8 @@ func FormatDuration(d time.Duration) string {
 	return s
 }
 
-// TokenInt reads an integer token parameter.
+// TokenInt reads an integer token parameter (idenfy.token.<key>); def
+// when it is unset.
 func (c *Config) TokenInt(key string, def int) int {
 	switch v := c.Idenfy.Token[key].(type) {
 	case int:
@@ -484,6 +485,7 @@ func (c *Config) TokenInt(key string, def int) int {
 	return def
 }
 
+// TokenString reads a string token parameter; def when it is unset or empty.
 func (c *Config) TokenString(key, def string) string {
 	if v, ok := c.Idenfy.Token[key].(string); ok && v != "" {
 		return v
