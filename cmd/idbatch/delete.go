@@ -45,7 +45,7 @@ func runDelete(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if !*dryRun && (cfg.Idenfy.APIKey == "" || cfg.Idenfy.APISecret == "") {
 		return errors.New("idenfy.api_key and idenfy.api_secret are required (set them with ${IDENFY_API_KEY} and ${IDENFY_API_SECRET})")
 	}
-	log := newLogger(cfg.Log, stderr, false).With("job", cfg.Job, "stage", "delete")
+	log := setup.Logger(cfg.Log, stderr, false).With("job", cfg.Job, "stage", "delete")
 	deps, err := setup.Open(ctx, cfg, setup.Options{Store: setup.ExistingStore, Destination: true, Logger: log})
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/setup"
 )
@@ -34,7 +33,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	st := deps.Store
 	runID := newRunID(time.Now())
 	exp := &export.Exporter{Dest: deps.Dest, Job: cfg.Job, RunID: runID, Worker: worker.label(), Compression: cfg.Export.Compression,
-		Lock: st, LockTTL: exportLockTTL(cfg), Log: newLogger(cfg.Log, stderr, false).With("job", cfg.Job, "worker", worker.label())}
+		Lock: st, LockTTL: setup.ExportLockTTL(cfg), Log: setup.Logger(cfg.Log, stderr, false).With("job", cfg.Job, "worker", worker.label())}
 	rep, err := exp.Export(ctx, st)
 	if rep.Recovered > 0 {
 		fmt.Fprintf(stdout, "marked %d records of an interrupted export as exported (their file was committed)\n", rep.Recovered)
@@ -60,15 +59,4 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "compaction: %d partitions, %d files merged, %d rows\n", len(crep.Partitions), crep.Merged, crep.Rows)
 	}
 	return nil
-}
-
-// exportLockTTL is how long a killed worker keeps the job's export lock:
-// limits.lease (how long it keeps its records), at most the export's
-// default of 30 s.
-func exportLockTTL(cfg config.Config) time.Duration {
-	if cfg.Limits.Lease > 0 {
-		// At least 1 s: the lock is renewed every third of it (a ticker of 0 panics).
-		return max(min(cfg.Limits.Lease, export.DefaultLockTTL), time.Second)
-	}
-	return export.DefaultLockTTL
 }

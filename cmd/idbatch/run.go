@@ -72,7 +72,7 @@ func execute(parent context.Context, cfg config.Config, o execOptions) (pipeline
 	progressLine := isTerminal(o.stderr)
 	log := o.log
 	if log == nil {
-		log = newLogger(cfg.Log, o.stderr, progressLine)
+		log = setup.Logger(cfg.Log, o.stderr, progressLine)
 	}
 	ctx, soft, release := softStop(parent, o.stderr)
 	defer release()
@@ -88,7 +88,7 @@ func execute(parent context.Context, cfg config.Config, o execOptions) (pipeline
 	st, dest := deps.Store, deps.Dest
 
 	if !o.newStore {
-		if err := checkKnownJob(ctx, st, dest, cfg); err != nil {
+		if err := deps.CheckKnownJob(ctx); err != nil {
 			return fail(err)
 		}
 	}
@@ -177,7 +177,7 @@ func execute(parent context.Context, cfg config.Config, o execOptions) (pipeline
 	}
 
 	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: o.worker.label(), Compression: cfg.Export.Compression,
-		Lock: st, LockTTL: exportLockTTL(cfg), Log: log.With("stage", "export")}
+		Lock: st, LockTTL: setup.ExportLockTTL(cfg), Log: log.With("stage", "export")}
 	var prog *progressPrinter
 	if progressLine {
 		prog = &progressPrinter{w: o.stderr}

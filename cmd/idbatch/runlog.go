@@ -51,7 +51,7 @@ func progressLog(log *slog.Logger) func(pipeline.Progress) {
 	}
 }
 
-// jsonLogs reports whether the logger newLogger makes for cfg writes JSON.
+// jsonLogs reports whether the logger setup.Logger makes for cfg writes JSON.
 func jsonLogs(cfg config.LogConfig, stderr io.Writer) bool {
 	return cfg.Format == "json" || (cfg.Format != "text" && !isTerminal(stderr))
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/idbatch/idbatch/config"
+	"github.com/idbatch/idbatch/setup"
 	"github.com/idbatch/idbatch/submit/idenfy/idenfytest"
 )
 
@@ -38,7 +39,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		ManualReview: *manual, AutoDelay: *autoDelay, ManualDelay: *manualDelay,
 		RateLimit: *rateLimit, ConflictOnActiveClient: *conflict, FaultSeed: *seed, ServerErrorRate: *serverErr,
 		ProcessAnswerLostRate: *lost, PhotoRejectRate: *photo, WebhookDuplicateRate: *dup, WebhookReorderRate: *reorder,
-		WebhookDropRate: *drop, Latency: *latency, Logger: newLogger(config.LogConfig{Level: "info", Format: "auto"}, stderr, false)})
+		WebhookDropRate: *drop, Latency: *latency, Logger: setup.Logger(config.LogConfig{Level: "info", Format: "auto"}, stderr, false)})
 	base, err := srv.Start(*addr)
 	if err != nil {
 		return err

@@ -50,7 +50,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := cfg.ValidateServe(polling); err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, stderr, false).With("job", cfg.Job, "command", "serve")
+	log := setup.Logger(cfg.Log, stderr, false).With("job", cfg.Job, "command", "serve")
 
 	deps, err := setup.Open(ctx, cfg, setup.Options{Store: setup.ExistingStore, Logger: log})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -31,34 +30,6 @@ func newRunID(now time.Time) string {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// newLogger returns JSON logs when stderr is not a terminal (or format=json),
-// human text otherwise. On a terminal with a progress line, only warnings and
-// errors are shown.
-func newLogger(cfg config.LogConfig, stderr io.Writer, progressLine bool) *slog.Logger {
-	var level slog.Level
-	switch strings.ToLower(cfg.Level) {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	default:
-		level = slog.LevelInfo
-	}
-	tty := isTerminal(stderr)
-	if progressLine && tty && level < slog.LevelWarn {
-		level = slog.LevelWarn
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch {
-	case cfg.Format == "json" || (cfg.Format != "text" && !tty):
-		return slog.New(slog.NewJSONHandler(stderr, opts))
-	default:
-		return slog.New(slog.NewTextHandler(stderr, opts))
-	}
 }
 
 // loadSource streams the manifest (or the S3 listing) into the Store in
