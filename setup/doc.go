@@ -9,5 +9,8 @@
 // opened them (Store, S3, destination), so that the first error a user sees
 // does not depend on the command; the rest is built on first use. Close
 // releases it all. A command still decides what happens on the Store (locks,
-// runs, workers): setup only opens it.
+// runs, workers): setup only opens it, and checks before a run that the
+// Store and the destination belong together (Deps.CheckKnownJob). Logger
+// and ExportLockTTL read the log: and limits.lease keys the same way for
+// every command.
 package setup

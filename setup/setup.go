@@ -29,7 +29,7 @@ const (
 	// NoStore: the command needs no Store (validate).
 	NoStore StoreMode = iota
 	// CreateStore opens the Store, creating a SQLite file and its directory
-	// if needed: for run and demo only.
+	// if needed: for run and demo (and report, which has always opened it so).
 	CreateStore
 	// ExistingStore opens a Store that a run has created; a missing SQLite
 	// file is an error and nothing is created: status, export, delete, serve.
@@ -59,9 +59,8 @@ type Deps struct {
 	// OpenDestination opened it.
 	Dest export.Destination
 
-	cfg   config.Config
-	log   *slog.Logger
-	s3Set bool
+	cfg config.Config
+	log *slog.Logger
 
 	limitsOnce sync.Once
 	limits     Limits
@@ -107,7 +106,7 @@ func (d *Deps) Close() error {
 
 // openS3 builds the S3 client when a configured location is on S3.
 func (d *Deps) openS3(ctx context.Context) error {
-	if d.s3Set || !needsS3(d.cfg) {
+	if d.S3 != nil || !needsS3(d.cfg) {
 		return nil
 	}
 	s := d.cfg.Source.S3
@@ -118,7 +117,7 @@ func (d *Deps) openS3(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.S3, d.s3Set = c, true
+	d.S3 = c
 	return nil
 }
 
