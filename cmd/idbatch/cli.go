@@ -11,9 +11,12 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/idbatch/idbatch/config"
 )
 
-// Exit codes (DESIGN.md).
+// Exit codes (DESIGN.md, README "Exit codes"). exitCodeOf is the one place
+// that maps a command's error to one.
 const (
 	exitOK          = 0
 	exitFatal       = 1
@@ -29,6 +32,63 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+// outcomeError ends a command with an exit code that is neither 0 nor
+// fatal: a run with too many failures (3) or interrupted (130). err, when
+// not nil, is printed; the run's summary has said the rest.
+type outcomeError struct {
+	code int
+	err  error
+}
+
+func (e *outcomeError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *outcomeError) Unwrap() error { return e.err }
+
+// withExitCode returns what a command that ended with code and err returns:
+// nil for 0 without an error, err itself when the code says no more than
+// the error does (0 or 1 with an error: fatal), else an *outcomeError.
+func withExitCode(code int, err error) error {
+	if (code == exitOK || code == exitFatal) && err != nil {
+		return err
+	}
+	if code == exitOK {
+		return nil
+	}
+	return &outcomeError{code: code, err: err}
+}
+
+// exitCodeOf maps a command's error to its exit code: none 0 (and -h), a
+// usage error 2, a run's outcome its code, any other error (config, Store,
+// credentials, out of credits) 1.
+func exitCodeOf(err error) int {
+	var ue *usageError
+	var oe *outcomeError
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &oe):
+		return oe.code
+	case errors.As(err, &ue):
+		return exitUsage
+	}
+	return exitFatal
+}
+
+// commandFunc runs one subcommand; its error decides the exit code.
+type commandFunc func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+
+// commandFuncs are the subcommands by name (help, version and completion
+// aside: they run without a context).
+var commandFuncs = map[string]commandFunc{
+	"run": runRun, "demo": runDemo, "validate": runValidate, "status": runStatus, "export": runExport,
+	"sandbox": runSandbox, "serve": runServe, "delete": runDelete, "report": runReport,
+}
+
 // run is main without the process: a test can call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -36,34 +96,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
-	var code int
 	var err error
-	switch cmd {
-	case "run":
-		code, err = runRun(ctx, rest, stdout, stderr)
-	case "demo":
-		code, err = runDemo(ctx, rest, stdout, stderr)
-	case "validate":
-		code, err = runValidate(ctx, rest, stdout, stderr)
-	case "status":
-		code, err = runStatus(ctx, rest, stdout, stderr)
-	case "export":
-		code, err = runExport(ctx, rest, stdout, stderr)
-	case "sandbox":
-		code, err = runSandbox(ctx, rest, stdout, stderr)
-	case "serve":
-		code, err = runServe(ctx, rest, stdout, stderr)
-	case "delete":
-		code, err = runDelete(ctx, rest, stdout, stderr)
-	case "report":
-		code, err = runReport(ctx, rest, stdout, stderr)
-	case "version", "--version":
+	switch f, ok := commandFuncs[cmd]; {
+	case ok:
+		err = f(ctx, rest, stdout, stderr)
+	case cmd == "version" || cmd == "--version":
 		fmt.Fprint(stdout, versionString())
-		return exitOK
-	case "help", "-h", "-help", "--help":
-		return runHelp(ctx, rest, stdout, stderr)
-	case "completion":
-		return runCompletion(rest, stdout, stderr)
+	case cmd == "help" || cmd == "-h" || cmd == "-help" || cmd == "--help":
+		err = runHelp(ctx, rest, stdout, stderr)
+	case cmd == "completion":
+		err = runCompletion(rest, stdout)
 	default:
 		msg := fmt.Sprintf("idbatch: unknown command %q", cmd)
 		if s := suggestCommand(cmd); s != "" {
@@ -72,22 +114,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s\n\n%s", msg, globalUsage())
 		return exitUsage
 	}
-	if err != nil {
-		var ue *usageError
-		switch {
-		case errors.Is(err, flag.ErrHelp):
-			return exitOK
-		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "idbatch %s: %v\n", cmd, err)
-			return exitUsage
-		default:
-			fmt.Fprintf(stderr, "idbatch %s: %v\n", cmd, err)
-			if code == exitOK {
-				code = exitFatal
-			}
-		}
+	var oe *outcomeError
+	if err != nil && !errors.Is(err, flag.ErrHelp) && !(errors.As(err, &oe) && oe.err == nil) {
+		fmt.Fprintf(stderr, "idbatch %s: %v\n", cmd, err)
 	}
-	return code
+	return exitCodeOf(err)
 }
 
 // commonFlags are the flags every config-driven command takes.
@@ -117,7 +148,7 @@ func newFlagSet(name string, stderr io.Writer, cf *commonFlags) *flag.FlagSet {
 func suggestCommand(name string) string {
 	best, bestD := "", 3
 	for _, c := range commands {
-		if d := levenshtein(name, c.name); d < bestD {
+		if d := config.Levenshtein(name, c.name); d < bestD {
 			best, bestD = c.name, d
 		}
 	}
@@ -140,30 +171,27 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // loadConfig reads -c, applies the common overrides and checks what every
 // command needs (job name, Store DSN, the range of every number and
 // duration). It prints the config's warnings (literal secrets, …) on stderr.
-func loadConfig(cf commonFlags) (Config, error) {
+func loadConfig(cf commonFlags) (config.Config, error) {
 	if cf.config == "" {
-		return Config{}, &usageError{msg: "-c config.yaml is required"}
+		return config.Config{}, &usageError{msg: "-c config.yaml is required"}
 	}
 	if cf.job != "" {
-		if err := checkJobName(cf.job); err != nil {
-			return Config{}, &usageError{msg: "-job: " + err.Error()}
+		if err := config.CheckJobName(cf.job); err != nil {
+			return config.Config{}, &usageError{msg: "-job: " + err.Error()}
 		}
 	}
 	if cf.store != "" {
-		if _, err := parseStoreDSN(cf.store); err != nil {
-			return Config{}, &usageError{msg: "-store: " + err.Error()}
+		if _, err := config.ParseStoreDSN(cf.store); err != nil {
+			return config.Config{}, &usageError{msg: "-store: " + err.Error()}
 		}
 	}
-	cfg, err := LoadConfig(cf.config)
+	cfg, err := config.Load(cf.config)
 	if err != nil {
 		return cfg, err
 	}
 	if cf.stderr != nil {
-		for _, w := range cfg.warnings {
+		for _, w := range cfg.Warnings() {
 			fmt.Fprintf(cf.stderr, "idbatch: warning: %s\n", w)
-		}
-		if l := cfg.Limits.Lease; l >= minLease && l < saneLease {
-			fmt.Fprintf(cf.stderr, "idbatch: warning: limits.lease %s is shorter than %s: a killed worker's records resume sooner, but a slow record may be taken over while in flight\n", fmtDuration(l), fmtDuration(saneLease))
 		}
 	}
 	if cf.job != "" {
@@ -172,7 +200,7 @@ func loadConfig(cf commonFlags) (Config, error) {
 	if cf.store != "" {
 		cfg.Store = cf.store
 	}
-	return cfg, cfg.check()
+	return cfg, cfg.Check()
 }
 
 // softStop returns a context that the first SIGINT/SIGTERM does NOT cancel,

@@ -30,10 +30,9 @@ func commandFlags(name string) []string {
 }
 
 // runCompletion prints a completion script for bash, zsh or fish.
-func runCompletion(args []string, stdout, stderr io.Writer) int {
+func runCompletion(args []string, stdout io.Writer) error {
 	if len(args) != 1 {
-		fmt.Fprintln(stderr, "idbatch completion: name a shell: bash, zsh or fish (e.g. source <(idbatch completion bash))")
-		return exitUsage
+		return &usageError{msg: "name a shell: bash, zsh or fish (e.g. source <(idbatch completion bash))"}
 	}
 	var names []string
 	for _, c := range commands {
@@ -65,10 +64,9 @@ func runCompletion(args []string, stdout, stderr io.Writer) int {
 		b.WriteString("complete -c idbatch -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'\n")
 		fmt.Fprint(stdout, b.String())
 	default:
-		fmt.Fprintf(stderr, "idbatch completion: unknown shell %q (bash, zsh or fish)\n", args[0])
-		return exitUsage
+		return &usageError{msg: fmt.Sprintf("unknown shell %q (bash, zsh or fish)", args[0])}
 	}
-	return exitOK
+	return nil
 }
 
 func bashCompletion(names []string) string {

@@ -9,59 +9,46 @@ import (
 	"strings"
 	"time"
 
-	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/results"
-	"github.com/idbatch/idbatch/submit/idenfy"
+	"github.com/idbatch/idbatch/setup"
 )
 
 // runDelete deletes at iDenfy (/api/v2/delete) the exported, final
 // verifications whose result is older than -older-than, records deleted_at
 // in the Store, and rewrites the job's deletions log beside the export (see
 // results.Delete).
-func runDelete(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func runDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cf commonFlags
 	fs := newFlagSet("delete", stderr, &cf)
 	olderThan := fs.String("older-than", "", "delete verifications whose result is older than this (e.g. 30d, 720h); required")
 	dryRun := fs.Bool("dry-run", false, "count what would be deleted; no API call, nothing changed")
 	if err := parseFlags(fs, args); err != nil {
-		return exitUsage, err
+		return err
 	}
 	age, err := parseAge(*olderThan)
 	if err != nil {
-		return exitUsage, &usageError{msg: "-older-than: " + err.Error()}
+		return &usageError{msg: "-older-than: " + err.Error()}
 	}
 	cfg, err := loadConfig(cf)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	if cfg.Job == "" {
-		return exitFatal, errors.New("job: is required")
+		return errors.New("job: is required")
 	}
-	if err := cfg.needCredentials("idenfy.api_key", "idenfy.api_secret"); err != nil && !*dryRun {
-		return exitFatal, err
+	if err := cfg.NeedCredentials("idenfy.api_key", "idenfy.api_secret"); err != nil && !*dryRun {
+		return err
 	}
 	if !*dryRun && (cfg.Idenfy.APIKey == "" || cfg.Idenfy.APISecret == "") {
-		return exitFatal, errors.New("idenfy.api_key and idenfy.api_secret are required (set them with ${IDENFY_API_KEY} and ${IDENFY_API_SECRET})")
+		return errors.New("idenfy.api_key and idenfy.api_secret are required (set them with ${IDENFY_API_KEY} and ${IDENFY_API_SECRET})")
 	}
-	log := newLogger(cfg.Log, stderr, false).With("job", cfg.Job, "stage", "delete")
-	st, err := openExistingStore(ctx, cfg.Store)
+	log := setup.Logger(cfg.Log, stderr, false).With("job", cfg.Job, "stage", "delete")
+	deps, err := setup.Open(ctx, cfg, setup.Options{Store: setup.ExistingStore, Destination: true, Logger: log})
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
-	defer st.Close()
-	s3c, err := s3Client(ctx, cfg)
-	if err != nil {
-		return exitFatal, err
-	}
-	dest, err := export.OpenDestination(ctx, cfg.Export.Destination, s3c)
-	if err != nil {
-		return exitFatal, fmt.Errorf("export.destination: %w", err)
-	}
-	api := idenfy.New(idenfy.Config{
-		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-		Limiter: newAPILimits(cfg, st, log).api, Logger: log,
-	})
-	rep, err := results.Delete(ctx, st, api, dest, results.DeleteOptions{Job: cfg.Job, OlderThan: age, Now: time.Now(), DryRun: *dryRun}, log)
+	defer deps.Close()
+	rep, err := results.Delete(ctx, deps.Store, deps.API(setup.APIOptions{}), deps.Dest, results.DeleteOptions{Job: cfg.Job, OlderThan: age, Now: time.Now(), DryRun: *dryRun}, log)
 	verb := "deleted"
 	if *dryRun {
 		verb = "would delete"
@@ -72,12 +59,12 @@ func runDelete(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		fmt.Fprintf(stdout, "deletions log: %s\n", rep.Log)
 	}
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	if rep.Failed > 0 {
-		return exitFatal, fmt.Errorf("%d deletions failed (see the log; the next delete retries them)", rep.Failed)
+		return fmt.Errorf("%d deletions failed (see the log; the next delete retries them)", rep.Failed)
 	}
-	return exitOK, nil
+	return nil
 }
 
 // parseAge parses 30d (days) or any time.ParseDuration value; it must be positive.

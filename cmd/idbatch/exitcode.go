@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 
-	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/pipeline"
 )
 
@@ -43,45 +40,4 @@ func exitCode(sum pipeline.Summary, err error, maxRatio float64, ended endedInRu
 		return exitTooManyFail
 	}
 	return exitOK
-}
-
-// errUnknownJob refuses a run on a Store that has never seen a job whose
-// runs the export destination already holds: most often a relative Store
-// path that moved with the working directory, or a new Store by mistake.
-// A new Store would submit (and bill) every record again.
-func checkKnownJob(ctx context.Context, st pipeline.Store, dest export.Destination, cfg Config) error {
-	counts, err := st.Counts(ctx, cfg.Job)
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	for _, n := range counts {
-		if n > 0 {
-			return nil
-		}
-	}
-	runs, err := st.Runs(ctx, cfg.Job, 1)
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	if len(runs) > 0 {
-		return nil
-	}
-	prefix := "_runs/job=" + cfg.Job
-	files, err := dest.List(ctx, prefix)
-	if err != nil {
-		return fmt.Errorf("export.destination: %w", err)
-	}
-	n := 0 // runs: their JSON summaries (the HTML reports beside them are not counted)
-	for _, f := range files {
-		if strings.HasSuffix(f.Rel, ".json") {
-			n++
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	return fmt.Errorf("the Store %s has never seen job %s, but the export destination holds %d of its runs (%s): "+
-		"this Store is not the one those runs used, and every record would be submitted (and billed) again. "+
-		"Point store at that Store (a relative sqlite:// path is relative to the config file), or pass -new-store if a new Store is meant",
-		redactDSN(cfg.Store), cfg.Job, n, dest.Location(prefix)+"/")
 }

@@ -8,45 +8,39 @@ import (
 
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/report"
+	"github.com/idbatch/idbatch/setup"
 )
 
 // runExport exports end-state records not yet exported; with -compact it
 // then merges the small part files of past partitions.
-func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cf commonFlags
 	fs := newFlagSet("export", stderr, &cf)
 	compact := fs.Bool("compact", false, "then merge the small part files of each past partition into one (atomic; see docs/analysts.md)")
 	worker := addWorkerFlag(fs)
 	threshold := fs.Int("compact-threshold", export.DefaultCompactThreshold, "compact a partition holding more than this many small part files")
 	if err := parseFlags(fs, args); err != nil {
-		return exitUsage, err
+		return err
 	}
 	cfg, err := loadConfig(cf)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
-	st, err := openExistingStore(ctx, cfg.Store)
+	deps, err := setup.Open(ctx, cfg, setup.Options{Store: setup.ExistingStore, Destination: true})
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
-	defer st.Close()
-	s3c, err := s3Client(ctx, cfg)
-	if err != nil {
-		return exitFatal, err
-	}
-	dest, err := export.OpenDestination(ctx, cfg.Export.Destination, s3c)
-	if err != nil {
-		return exitFatal, err
-	}
+	defer deps.Close()
+	st := deps.Store
 	runID := newRunID(time.Now())
-	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: worker.label(), Compression: cfg.Export.Compression,
-		Lock: st, LockTTL: exportLockTTL(cfg), Log: newLogger(cfg.Log, stderr, false).With("job", cfg.Job, "worker", worker.label())}
+	exp := &export.Exporter{Dest: deps.Dest, Job: cfg.Job, RunID: runID, Worker: worker.label(), Compression: cfg.Export.Compression,
+		Lock: st, LockTTL: setup.ExportLockTTL(cfg), Log: setup.Logger(cfg.Log, stderr, false).With("job", cfg.Job, "worker", worker.label())}
 	rep, err := exp.Export(ctx, st)
 	if rep.Recovered > 0 {
 		fmt.Fprintf(stdout, "marked %d records of an interrupted export as exported (their file was committed)\n", rep.Recovered)
 	}
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	fmt.Fprintf(stdout, "exported %d rows (%s)\n", rep.Rows, report.CountsLine(rep.ByOutcome))
 	for _, f := range rep.Files {
@@ -61,20 +55,9 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 			fmt.Fprintf(stdout, "compacted %s into %s\n", p, crep.Files[i])
 		}
 		if err != nil {
-			return exitFatal, err
+			return err
 		}
 		fmt.Fprintf(stdout, "compaction: %d partitions, %d files merged, %d rows\n", len(crep.Partitions), crep.Merged, crep.Rows)
 	}
-	return exitOK, nil
-}
-
-// exportLockTTL is how long a killed worker keeps the job's export lock:
-// limits.lease (how long it keeps its records), at most the export's
-// default of 30 s.
-func exportLockTTL(cfg Config) time.Duration {
-	if cfg.Limits.Lease > 0 {
-		// At least 1 s: the lock is renewed every third of it (a ticker of 0 panics).
-		return max(min(cfg.Limits.Lease, export.DefaultLockTTL), time.Second)
-	}
-	return export.DefaultLockTTL
+	return nil
 }

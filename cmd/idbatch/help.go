@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/idbatch/idbatch/config"
 )
 
 // command is one subcommand as the help shows it.
@@ -28,8 +30,9 @@ var commands = []command{
 		about: "Loads the manifest (or the S3 listing) into the Store, normalizes the images, submits each record\n" +
 			"once to iDenfy under limits.requests_per_hour, waits limits.wait_for_results for results, exports\n" +
 			"the records that ended to Parquet and writes the summary. Killed at any moment, the next run resumes.\n" +
-			"A relative sqlite:// Store path is relative to the config file's directory. A job the Store has\n" +
-			"never seen is refused when the export destination already holds runs of it (-new-store to proceed).",
+			"A relative sqlite:// Store path, local manifest or local export destination is relative to the\n" +
+			"config file's directory. A job the Store has never seen is refused when the export destination\n" +
+			"already holds runs of it (-new-store to proceed).",
 		examples: []string{
 			"idbatch run -c idbatch.yaml",
 			"idbatch run -c idbatch.yaml -max-submissions 100 -wait-for-results 10m",
@@ -157,7 +160,7 @@ func showDefault(f *flag.Flag) string {
 		return ""
 	}
 	if d, err := time.ParseDuration(f.DefValue); err == nil && strings.HasSuffix(f.DefValue, "s") {
-		return fmtDuration(d)
+		return config.FormatDuration(d)
 	}
 	if strings.ContainsAny(f.DefValue, " :/") {
 		return fmt.Sprintf("%q", f.DefValue)
@@ -166,23 +169,22 @@ func showDefault(f *flag.Flag) string {
 }
 
 // runHelp is 'idbatch help [CMD]'.
-func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stdout, globalUsage())
-		return exitOK
+		return nil
 	}
 	c, ok := findCommand(args[0])
 	if !ok {
-		fmt.Fprintf(stderr, "idbatch help: unknown command %q\n\n%s", args[0], globalUsage())
-		return exitUsage
+		return &usageError{msg: fmt.Sprintf("unknown command %q\n\n%s", args[0], strings.TrimSuffix(globalUsage(), "\n"))}
 	}
-	switch c.name {
-	case "version", "help", "completion":
+	f, ok := commandFuncs[c.name]
+	if !ok { // version, help, completion
 		commandHelp(stdout, c.name, nil)
-		return exitOK
+		return nil
 	}
 	// The command prints its own help (it knows its flags) on -h.
-	return run(ctx, []string{c.name, "-h"}, stdout, stdout)
+	return f(ctx, []string{"-h"}, stdout, stdout)
 }
 
 // versionString is what 'idbatch version' prints: the module version, the

@@ -7,9 +7,9 @@ import (
 	"io"
 	"os"
 
-	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/report"
+	"github.com/idbatch/idbatch/setup"
 )
 
 // runReport regenerates reports: with -run ID that run's report, from its
@@ -17,23 +17,24 @@ import (
 // the job report across every run of the job. Both are written beside the
 // run summaries (<destination>/_runs/job=<job>/run-<id>.html, job.html), or
 // to -o FILE ("-" for stdout).
-func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cf commonFlags
 	fs := newFlagSet("report", stderr, &cf)
 	runID := fs.String("run", "", "the run to report on; empty: the job report across all runs")
 	out := fs.String("o", "", `write the HTML to this file ("-" for stdout) instead of beside the run summaries`)
 	if err := parseFlags(fs, args); err != nil {
-		return exitUsage, err
+		return err
 	}
 	cfg, err := loadConfig(cf)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
-	st, err := openStore(ctx, cfg.Store)
+	deps, err := setup.Open(ctx, cfg, setup.Options{Store: setup.CreateStore})
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
-	defer st.Close()
+	defer deps.Close()
+	st := deps.Store
 	opts := report.Options{RequestsPerHour: cfg.Limits.RequestsPerHour, Destination: cfg.Export.Destination}
 
 	var rep *report.Report
@@ -44,41 +45,37 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		var sum pipeline.Summary
 		sum, err = report.StoredSummary(ctx, st, cfg.Job, *runID)
 		if err != nil {
-			return exitFatal, err
+			return err
 		}
 		rel = report.RunReportPath(cfg.Job, *runID)
 		rep, err = report.ForRun(ctx, st, sum, opts)
 	}
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	var b bytes.Buffer
 	if err := rep.WriteHTML(&b); err != nil {
-		return exitFatal, err
+		return err
 	}
 	switch *out {
 	case "-":
 		_, err = stdout.Write(b.Bytes())
-		return exitOK, err
+		return err
 	case "":
 	default:
 		if err := os.WriteFile(*out, b.Bytes(), 0o644); err != nil {
-			return exitFatal, err
+			return err
 		}
 		fmt.Fprintf(stdout, "report: %s\n", *out)
-		return exitOK, nil
+		return nil
 	}
-	s3c, err := s3Client(ctx, cfg)
+	dest, err := deps.OpenDestination(ctx)
 	if err != nil {
-		return exitFatal, err
-	}
-	dest, err := export.OpenDestination(ctx, cfg.Export.Destination, s3c)
-	if err != nil {
-		return exitFatal, fmt.Errorf("export.destination: %w", err)
+		return err
 	}
 	if err := report.PutFile(ctx, dest, rel, b.Bytes()); err != nil {
-		return exitFatal, err
+		return err
 	}
 	fmt.Fprintf(stdout, "report: %s\n", dest.Location(rel))
-	return exitOK, nil
+	return nil
 }

@@ -11,17 +11,18 @@ import (
 	"os"
 	"time"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/metrics"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/report"
 	"github.com/idbatch/idbatch/results"
+	"github.com/idbatch/idbatch/setup"
 	"github.com/idbatch/idbatch/submit"
-	"github.com/idbatch/idbatch/submit/idenfy"
 )
 
-func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cf commonFlags
 	fs := newFlagSet("run", stderr, &cf)
 	maxSub := fs.Int("max-submissions", -1, "tokens this run may create (overrides limits.max_submissions; 0 = no cap)")
@@ -29,14 +30,14 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	worker := addWorkerFlag(fs)
 	newStore := fs.Bool("new-store", false, "start a job the Store has never seen even though the export destination holds runs of it")
 	if err := parseFlags(fs, args); err != nil {
-		return exitUsage, err
+		return err
 	}
 	if err := checkRunFlags(fs); err != nil {
-		return exitUsage, err
+		return err
 	}
 	cfg, err := loadConfig(cf)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	if *maxSub >= 0 {
 		cfg.Limits.MaxSubmissions = *maxSub
@@ -45,10 +46,10 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		cfg.Limits.WaitForResults = *wait
 	}
 	if err := cfg.Validate(true); err != nil {
-		return exitFatal, err
+		return err
 	}
 	sum, err := execute(ctx, cfg, execOptions{stderr: stderr, command: "run", worker: worker, newStore: *newStore})
-	return sum.ExitCode, err
+	return withExitCode(sum.ExitCode, err)
 }
 
 // execOptions are what differs between `run` and `demo`.
@@ -64,11 +65,11 @@ type execOptions struct {
 
 // execute is the scheduled job: load, submit, wait for results, export,
 // summary. It returns the summary (with its exit code) and a fatal error.
-func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summary, error) {
+func execute(parent context.Context, cfg config.Config, o execOptions) (pipeline.Summary, error) {
 	progressLine := isTerminal(o.stderr)
 	log := o.log
 	if log == nil {
-		log = newLogger(cfg.Log, o.stderr, progressLine)
+		log = setup.Logger(cfg.Log, o.stderr, progressLine)
 	}
 	ctx, soft, release := softStop(parent, o.stderr)
 	defer release()
@@ -76,22 +77,15 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	fail := func(err error) (pipeline.Summary, error) {
 		return pipeline.Summary{Job: cfg.Job, ExitCode: exitFatal, Error: err.Error()}, err
 	}
-	st, err := openStore(ctx, cfg.Store)
+	deps, err := setup.Open(ctx, cfg, setup.Options{Store: setup.CreateStore, Destination: true})
 	if err != nil {
 		return fail(err)
 	}
-	defer st.Close()
-	s3c, err := s3Client(ctx, cfg)
-	if err != nil {
-		return fail(err)
-	}
-	dest, err := export.OpenDestination(ctx, cfg.Export.Destination, s3c)
-	if err != nil {
-		return fail(fmt.Errorf("export.destination: %w", err))
-	}
+	defer deps.Close()
+	st, dest := deps.Store, deps.Dest
 
 	if !o.newStore {
-		if err := checkKnownJob(ctx, st, dest, cfg); err != nil {
+		if err := deps.CheckKnownJob(ctx); err != nil {
 			return fail(err)
 		}
 	}
@@ -116,7 +110,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	if err != nil {
 		return fail(fmt.Errorf("store: %w", err))
 	}
-	loadStats, objs, err := loadSource(ctx, cfg, st, s3c, log)
+	loadStats, objs, err := loadSource(ctx, cfg, st, deps.S3, log)
 	if err != nil {
 		return fail(err)
 	}
@@ -125,20 +119,17 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		return fail(fmt.Errorf("store: %w", err))
 	}
 
-	lims := newAPILimits(cfg, st, log)
-	limiter := lims.local
+	lims := deps.Limits(log)
+	limiter := lims.Local
 	m := metrics.New(st, cfg.Job, limiter, version)
-	api := idenfy.New(idenfy.Config{
-		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.HTTPClient(),
-	})
+	api := deps.API(setup.APIOptions{Logger: log, HTTPClient: m.HTTPClient()})
 	stage := submit.NewStage(api, st, submit.Options{
-		TokenType:      cfg.tokenString("tokenType", "IDENTIFICATION"),
-		ExpiryTime:     cfg.tokenInt("expiryTime", 900),
+		TokenType:      cfg.TokenString("tokenType", "IDENTIFICATION"),
+		ExpiryTime:     cfg.TokenInt("expiryTime", 900),
 		SendPersonal:   cfg.Idenfy.SendPersonalData == nil || *cfg.Idenfy.SendPersonalData,
 		DummyStatus:    cfg.Idenfy.DummyStatus,
-		CallbackURL:    cfg.tokenString("callbackUrl", ""),
-		TokenExtra:     cfg.tokenExtra(),
+		CallbackURL:    cfg.TokenString("callbackUrl", ""),
+		TokenExtra:     cfg.TokenExtra(),
 		MaxAttempts:    cfg.Limits.MaxAttempts,
 		MaxSubmissions: cfg.Limits.MaxSubmissions,
 		RunID:          runID,
@@ -159,13 +150,13 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 		}
 		log.Info("webhook receiver listening", "addr", ln.Addr().String(), "path", cfg.Results.WebhookPath)
 		background = append(background, func(ctx context.Context) error {
-			if err := results.Serve(ctx, ln, cfg.Results.WebhookPath, webhooks, m.ReceiverRoutes(cfg.Results.MetricsConfig)); err != nil {
+			if err := results.Serve(ctx, ln, cfg.Results.WebhookPath, webhooks, m.ReceiverRoutes(MetricsConfig(cfg.Results.MetricsConfig))); err != nil {
 				return fmt.Errorf("webhook receiver: %w", err)
 			}
 			return nil
 		})
 	}
-	if srv, err := m.Listen(cfg.Results.MetricsConfig, log); err != nil {
+	if srv, err := m.Listen(MetricsConfig(cfg.Results.MetricsConfig), log); err != nil {
 		return fail(err)
 	} else if srv != nil {
 		background = append(background, srv)
@@ -173,21 +164,18 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	expectManual := cfg.Results.ExpectManualReview == nil || *cfg.Results.ExpectManualReview
 	// The poller's client does not retry: every /status and /data request counts
 	// against poll_max_per_hour, and a failed poll waits for the record's backoff.
-	pollAPI := idenfy.New(idenfy.Config{
-		BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-		ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log, HTTPClient: m.HTTPClient(), MaxRetries: -1,
-	})
+	pollAPI := deps.API(setup.APIOptions{Logger: log, HTTPClient: m.HTTPClient(), MaxRetries: -1})
 	poller := &results.Poller{Store: st, API: pollAPI, Job: cfg.Job, RunID: runID, PollAfter: cfg.Results.PollAfter,
 		MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller"), OnPoll: m.PollOutcome}
-	if lims.poll != nil {
-		poller.Budget = lims.poll
+	if lims.Poll != nil {
+		poller.Budget = lims.Poll
 	}
 	if cfg.Results.PollMaxPerHour > 0 {
 		background = append(background, poller.Run)
 	}
 
 	exp := &export.Exporter{Dest: dest, Job: cfg.Job, RunID: runID, Worker: o.worker.label(), Compression: cfg.Export.Compression,
-		Lock: st, LockTTL: exportLockTTL(cfg), Log: log.With("stage", "export")}
+		Lock: st, LockTTL: setup.ExportLockTTL(cfg), Log: log.With("stage", "export")}
 	var prog *report.ProgressLine
 	if progressLine {
 		prog = &report.ProgressLine{W: o.stderr}
@@ -195,8 +183,8 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	runner := &pipeline.Runner{
 		Store: st, Job: cfg.Job, RunID: runID, Owner: runID,
 		Worker:      pipeline.Worker{Name: o.worker.label(), Host: host, PID: os.Getpid(), Command: o.command},
-		TokenExpiry: time.Duration(cfg.tokenInt("expiryTime", 900)) * time.Second, OrphanMargin: cfg.Limits.OrphanMargin,
-		Preparer:  preparer{p: &ingest.Preparer{Objects: objs, Options: normalizeOptions(cfg), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}},
+		TokenExpiry: time.Duration(cfg.TokenInt("expiryTime", 900)) * time.Second, OrphanMargin: cfg.Limits.OrphanMargin,
+		Preparer:  preparer{p: &ingest.Preparer{Objects: objs, Options: cfg.NormalizeOptions(), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}},
 		Submitter: stage, Exporter: exporter{e: exp, st: st}, Log: log,
 		PrepareWorkers: cfg.Normalize.Workers, MaxDuration: cfg.Limits.MaxDuration, WaitForResults: cfg.Limits.WaitForResults, Lease: cfg.Limits.Lease,
 		Background: background,
@@ -212,7 +200,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	}
 	sum.Load = &loadStats
 	ended := countEnded(sum, beforeLoad, afterLoad)
-	sum.Extra = map[string]any{"api": limiter.Stats(), "webhooks_received": webhooks.Received(), "store": redactDSN(cfg.Store), "ended_in_run": ended,
+	sum.Extra = map[string]any{"api": limiter.Stats(), "webhooks_received": webhooks.Received(), "store": config.RedactDSN(cfg.Store), "ended_in_run": ended,
 		report.ExtraAPIPerMinute: m.APIPerMinute()}
 	sum.ExitCode = exitCode(sum, runErr, cfg.Limits.MaxFailureRatio, ended)
 	if runErr != nil {
@@ -234,7 +222,7 @@ func execute(parent context.Context, cfg Config, o execOptions) (pipeline.Summar
 	if ferr := st.FinishRun(context.WithoutCancel(ctx), pipeline.Run{ID: runID, Job: cfg.Job, Command: o.command, StartedAt: start, FinishedAt: sum.FinishedAt, ExitCode: sum.ExitCode, Summary: js}); ferr != nil {
 		log.Error("run not recorded", "err", ferr)
 	}
-	m.Publish(context.WithoutCancel(ctx), cfg.Results.MetricsConfig, log)
+	m.Publish(context.WithoutCancel(ctx), MetricsConfig(cfg.Results.MetricsConfig), log)
 	finalSummary(o.stderr, log, cfg, sum, summaryPath, reportPath)
 	return sum, runErr
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/pipeline"
 )
 
@@ -31,7 +32,7 @@ func jsonLines(t *testing.T, s string) []map[string]any {
 func TestFinalSummary(t *testing.T) {
 	sum := pipeline.Summary{Job: "j", RunID: "r1", Submitted: 3, ExitCode: exitTooManyFail, Export: pipeline.ExportReport{Rows: 3}}
 	var b bytes.Buffer
-	cfg := Defaults()
+	cfg := config.Defaults()
 	cfg.Log.Format = "json"
 	finalSummary(&b, slog.New(slog.NewJSONHandler(&b, nil)), cfg, sum, "/x/run-r1.json", "/x/run-r1.html")
 	lines := jsonLines(t, b.String())

@@ -6,11 +6,13 @@ import (
 	"io"
 	"time"
 
+	"github.com/idbatch/idbatch/config"
+	"github.com/idbatch/idbatch/setup"
 	"github.com/idbatch/idbatch/submit/idenfy/idenfytest"
 )
 
 // runSandbox runs the iDenfy sandbox standalone until interrupted.
-func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("sandbox", stderr, nil)
 	addr := fs.String("addr", "127.0.0.1:8099", "address to listen on")
 	key := fs.String("api-key", "sandbox-key", "API key the sandbox accepts")
@@ -31,21 +33,21 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 	drop := fs.Float64("webhook-drop-rate", 0, "share of callbacks never delivered")
 	latency := fs.Duration("latency", 0, "added to every answer")
 	if err := parseFlags(fs, args); err != nil {
-		return exitUsage, err
+		return err
 	}
 	srv := idenfytest.New(idenfytest.Options{APIKey: *key, APISecret: *secret, SigningKey: *signing, WebhookURL: *webhook,
 		ManualReview: *manual, AutoDelay: *autoDelay, ManualDelay: *manualDelay,
 		RateLimit: *rateLimit, ConflictOnActiveClient: *conflict, FaultSeed: *seed, ServerErrorRate: *serverErr,
 		ProcessAnswerLostRate: *lost, PhotoRejectRate: *photo, WebhookDuplicateRate: *dup, WebhookReorderRate: *reorder,
-		WebhookDropRate: *drop, Latency: *latency, Logger: newLogger(LogConfig{Level: "info", Format: "auto"}, stderr, false)})
+		WebhookDropRate: *drop, Latency: *latency, Logger: setup.Logger(config.LogConfig{Level: "info", Format: "auto"}, stderr, false)})
 	base, err := srv.Start(*addr)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	fmt.Fprintf(stdout, "iDenfy sandbox listening on %s (api key %q); Ctrl-C to stop\n", base, *key)
 	<-ctx.Done()
 	_ = srv.Close()
 	c := srv.Charges()
 	fmt.Fprintf(stdout, "sandbox stopped: %d tokens created, %d processes accepted\n", c.TokensCreated, c.ProcessesAccepted)
-	return exitOK, nil
+	return nil
 }

@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -16,7 +14,7 @@ import (
 	"github.com/idbatch/idbatch/metrics"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/results"
-	"github.com/idbatch/idbatch/submit/idenfy"
+	"github.com/idbatch/idbatch/setup"
 )
 
 // runServe runs the webhook receiver long-lived, writing into the job's
@@ -34,57 +32,54 @@ import (
 // SIGINT/SIGTERM stops it gracefully: the listener closes, webhooks in
 // flight are answered (up to results.ShutdownTimeout), the poller stops, and
 // it exits 0.
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cf commonFlags
 	fs := newFlagSet("serve", stderr, &cf)
 	listen := fs.String("listen", "", "address to listen on (overrides results.webhook_listen)")
 	poll := fs.Bool("poll", true, "also poll overdue results (results.poll_after, results.poll_max_per_hour)")
 	if err := parseFlags(fs, args); err != nil {
-		return exitUsage, err
+		return err
 	}
 	cfg, err := loadConfig(cf)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	if *listen != "" {
 		cfg.Results.WebhookListen = *listen
 	}
 	polling := *poll && cfg.Results.PollMaxPerHour > 0
-	if err := cfg.needCredentials(serveCredentials(polling)...); err != nil {
-		return exitFatal, err
+	if err := cfg.ValidateServe(polling); err != nil {
+		return err
 	}
-	if err := validateServe(cfg, polling); err != nil {
-		return exitFatal, err
-	}
-	log := newLogger(cfg.Log, stderr, false).With("job", cfg.Job, "command", "serve")
+	log := setup.Logger(cfg.Log, stderr, false).With("job", cfg.Job, "command", "serve")
 
-	st, err := openExistingStore(ctx, cfg.Store)
+	deps, err := setup.Open(ctx, cfg, setup.Options{Store: setup.ExistingStore, Logger: log})
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
-	defer st.Close()
+	defer deps.Close()
+	st := deps.Store
 
 	start := time.Now()
 	runID := newRunID(start)
-	lims := newAPILimits(cfg, st, log)
-	limiter := lims.local
-	m := metrics.New(st, cfg.Job, limiter, version)
+	lims := deps.Limits(log)
+	m := metrics.New(st, cfg.Job, lims.Local, version)
 	webhooks := &results.Handler{Store: st, SigningKey: []byte(cfg.Idenfy.WebhookSigningKey), RunID: runID, Job: cfg.Job,
 		Log: log.With("stage", "webhook"), OnOutcome: m.WebhookOutcome}
 
 	// Bound before the run is recorded: a port in use is a fatal config error.
 	ln, err := net.Listen("tcp", cfg.Results.WebhookListen)
 	if err != nil {
-		return exitFatal, fmt.Errorf("results.webhook_listen: %w", err)
+		return fmt.Errorf("results.webhook_listen: %w", err)
 	}
-	metricsSrv, err := m.Listen(cfg.Results.MetricsConfig, log)
+	metricsSrv, err := m.Listen(MetricsConfig(cfg.Results.MetricsConfig), log)
 	if err != nil {
 		ln.Close()
-		return exitFatal, err
+		return err
 	}
 	if err := st.StartRun(ctx, pipeline.Run{ID: runID, Job: cfg.Job, Command: "serve", StartedAt: start}); err != nil {
 		ln.Close()
-		return exitFatal, fmt.Errorf("store: %w", err)
+		return fmt.Errorf("store: %w", err)
 	}
 	log.Info("webhook receiver listening", "addr", ln.Addr().String(), "path", cfg.Results.WebhookPath, "polling", polling, "run_id", runID)
 
@@ -93,7 +88,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		g.Go(func() error { return metricsSrv(gctx) })
 	}
 	g.Go(func() error {
-		extra := m.ReceiverRoutes(cfg.Results.MetricsConfig)
+		extra := m.ReceiverRoutes(MetricsConfig(cfg.Results.MetricsConfig))
 		extra["/healthz"] = storeHealth(st, cfg.Job)
 		if err := results.Serve(gctx, ln, cfg.Results.WebhookPath, webhooks, extra); err != nil {
 			return fmt.Errorf("webhook receiver: %w", err)
@@ -101,68 +96,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		return nil
 	})
 	if polling {
-		api := idenfy.New(idenfy.Config{
-			BaseURL: cfg.Idenfy.BaseURL, APIKey: cfg.Idenfy.APIKey, APISecret: cfg.Idenfy.APISecret,
-			ProcessTokenField: cfg.Idenfy.ProcessTokenField, Limiter: lims.api, Logger: log,
-			HTTPClient: m.HTTPClient(), MaxRetries: -1, // every poll request counts against the budget; the record's backoff is the retry
-		})
+		// Every poll request counts against the budget; the record's backoff is the retry.
+		api := deps.API(setup.APIOptions{HTTPClient: m.HTTPClient(), MaxRetries: -1})
 		expectManual := cfg.Results.ExpectManualReview == nil || *cfg.Results.ExpectManualReview
 		poller := &results.Poller{Store: st, API: api, Job: cfg.Job, RunID: runID, PollAfter: cfg.Results.PollAfter,
 			MaxPerHour: cfg.Results.PollMaxPerHour, ExpectManual: expectManual, Log: log.With("stage", "poller"), OnPoll: m.PollOutcome}
-		if lims.poll != nil {
-			poller.Budget = lims.poll
+		if lims.Poll != nil {
+			poller.Budget = lims.Poll
 		}
 		g.Go(func() error { return poller.Run(gctx) })
 	}
 	runErr := g.Wait()
-	code := exitOK
-	if runErr != nil {
-		code = exitFatal
-	}
+	code := exitCodeOf(runErr)
 	sum, _ := json.Marshal(map[string]any{"webhooks_received": webhooks.Received(), "seconds": time.Since(start).Seconds()})
 	if ferr := st.FinishRun(context.WithoutCancel(ctx), pipeline.Run{ID: runID, Job: cfg.Job, Command: "serve", StartedAt: start,
 		FinishedAt: time.Now(), ExitCode: code, Summary: sum}); ferr != nil {
 		log.Error("run not recorded", "err", ferr)
 	}
 	log.Info("webhook receiver stopped", "webhooks_received", webhooks.Received())
-	return code, runErr
-}
-
-// validateServe checks what serve needs; unlike run it needs no source and
-// no export destination.
-func validateServe(c Config, polling bool) error {
-	var errs []string
-	bad := func(field, msg string) { errs = append(errs, field+": "+msg) }
-	if c.Job == "" {
-		bad("job", "is required")
-	}
-	if !strings.HasPrefix(c.Store, "sqlite://") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
-		bad("store", "must start with sqlite:// or postgres://")
-	}
-	if c.Results.WebhookListen == "" {
-		bad("results.webhook_listen", "is empty (or pass -listen ADDR)")
-	}
-	if c.Results.WebhookPath == "" || c.Results.WebhookPath[0] != '/' {
-		bad("results.webhook_path", "must start with /")
-	}
-	if c.Idenfy.WebhookSigningKey == "" {
-		bad("idenfy.webhook_signing_key", "is empty: webhooks could not be verified")
-	}
-	if polling {
-		if c.Idenfy.BaseURL == "" {
-			bad("idenfy.base_url", "is required for polling (or pass -poll=false)")
-		}
-		if c.Idenfy.APIKey == "" || c.Idenfy.APISecret == "" {
-			bad("idenfy.api_key, idenfy.api_secret", "are required for polling (or pass -poll=false)")
-		}
-		if c.Limits.RequestsPerHour <= 0 || c.Limits.Burst < 1 {
-			bad("limits", "requests_per_hour must be > 0 and burst >= 1")
-		}
-	}
-	if len(errs) > 0 {
-		return errors.New("invalid config:\n  " + strings.Join(errs, "\n  "))
-	}
-	return nil
+	return runErr
 }
 
 // storeHealth answers 200 while the Store answers, 503 otherwise (a webhook

@@ -5,44 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/idbatch/idbatch/pipeline"
 )
-
-func TestValidateServe(t *testing.T) {
-	ok := Defaults()
-	ok.Job, ok.Idenfy.WebhookSigningKey, ok.Idenfy.APIKey, ok.Idenfy.APISecret = "j", "sign", "k", "s"
-	if err := validateServe(ok, true); err != nil {
-		t.Errorf("valid config refused: %v", err)
-	}
-	noKey := ok
-	noKey.Idenfy.WebhookSigningKey = ""
-	noCreds := ok
-	noCreds.Idenfy.APISecret = ""
-	noListen := ok
-	noListen.Results.WebhookListen = ""
-	for _, c := range []struct {
-		name    string
-		cfg     Config
-		polling bool
-		field   string
-	}{
-		{"no signing key", noKey, false, "idenfy.webhook_signing_key"},
-		{"no API secret, polling", noCreds, true, "idenfy.api_secret"},
-		{"no listen address", noListen, false, "results.webhook_listen"},
-	} {
-		err := validateServe(c.cfg, c.polling)
-		if err == nil || !strings.Contains(err.Error(), c.field) {
-			t.Errorf("%s: %v, want an error naming %s", c.name, err, c.field)
-		}
-	}
-	// Without polling, no API credentials are needed.
-	if err := validateServe(noCreds, false); err != nil {
-		t.Errorf("serve -poll=false without API credentials: %v", err)
-	}
-}
 
 type countsFunc func(ctx context.Context, job string) (map[pipeline.State]int, error)
 

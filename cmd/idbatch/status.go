@@ -7,41 +7,43 @@ import (
 	"io"
 	"time"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/report"
+	"github.com/idbatch/idbatch/setup"
 )
 
 // runStatus prints counts per state, overdue results, orphans and the last runs.
-func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cf commonFlags
 	fs := newFlagSet("status", stderr, &cf)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	nRuns := fs.Int("runs", 5, "how many of the last runs to show")
 	if err := parseFlags(fs, args); err != nil {
-		return exitUsage, err
+		return err
 	}
 	cfg, err := loadConfig(cf)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	if cfg.Job == "" {
-		return exitFatal, fmt.Errorf("job: is required")
+		return fmt.Errorf("job: is required")
 	}
-	st, err := openExistingStore(ctx, cfg.Store)
+	deps, err := setup.Open(ctx, cfg, setup.Options{Store: setup.ExistingStore})
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
-	defer st.Close()
-	s, err := pipeline.CollectStatus(ctx, st, pipeline.StatusQuery{Job: cfg.Job, Now: time.Now().UTC(), PollAfter: cfg.Results.PollAfter, Runs: *nRuns})
+	defer deps.Close()
+	s, err := pipeline.CollectStatus(ctx, deps.Store, pipeline.StatusQuery{Job: cfg.Job, Now: time.Now().UTC(), PollAfter: cfg.Results.PollAfter, Runs: *nRuns})
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
-	s.Store = redactDSN(cfg.Store)
+	s.Store = config.RedactDSN(cfg.Store)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return exitOK, enc.Encode(s)
+		return enc.Encode(s)
 	}
 	report.WriteStatus(stdout, s)
-	return exitOK, nil
+	return nil
 }

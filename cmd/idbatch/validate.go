@@ -14,10 +14,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/report"
+	"github.com/idbatch/idbatch/setup"
 )
 
 // callsPerRecord is what a run spends on a ready record: /token and
@@ -52,7 +54,7 @@ func writeRejects(path string, recs []pipeline.Record) error {
 // reason, the API calls a run needs and the time they take at
 // limits.requests_per_hour. It makes no API call (no credentials are
 // needed) and writes nothing to the Store or to disk.
-func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cf commonFlags
 	fs := newFlagSet("validate", stderr, &cf)
 	rejects := fs.String("rejects", "", "write the rejected rows here, in the failures.csv shape (default <job>-rejects.csv beside the config; \"-\" for none)")
@@ -60,56 +62,58 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	seed := fs.Uint64("seed", 1, "the sample's seed: the same seed picks the same records")
 	price := fs.Float64("price-per-verification", 0, "estimate the cost at this price per verification (your contract's)")
 	if err := parseFlags(fs, args); err != nil {
-		return exitUsage, err
+		return err
 	}
 	if *sample < 0 || *price < 0 {
-		return exitUsage, &usageError{msg: "-sample and -price-per-verification must not be negative"}
+		return &usageError{msg: "-sample and -price-per-verification must not be negative"}
 	}
 	cfg, err := loadConfig(cf)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	if err := cfg.Validate(false); err != nil {
-		return exitFatal, err
+		return err
 	}
-	s3c, err := s3Client(ctx, cfg)
+	deps, err := setup.Open(ctx, cfg, setup.Options{S3: true})
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
+	defer deps.Close()
+	s3c := deps.S3
 
-	src, err := ingest.OpenSource(ctx, cfg.sourceOptions(), s3c)
+	src, err := ingest.OpenSource(ctx, cfg.SourceOptions(), s3c)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	defer src.Close()
 	read := func(fn func(pipeline.Record) error) error { return src.Read(cfg.Job, fn) }
 	if *sample > 0 {
 		read = ingest.Sample(read, *sample, *seed)
 	}
-	prep := &ingest.Preparer{Objects: src.Objects, Options: normalizeOptions(cfg), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}
+	prep := &ingest.Preparer{Objects: src.Objects, Options: cfg.NormalizeOptions(), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}
 	total, err := countSource(ctx, cfg, s3c, *sample)
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
-	prog := newValidateProgress(stderr, newLogger(cfg.Log, stderr, true))
+	prog := newValidateProgress(stderr, setup.Logger(cfg.Log, stderr, true))
 	rep, err := ingest.ValidateRecords(ctx, read, prep, ingest.ValidateOptions{Workers: cfg.Normalize.Workers, Total: total,
 		Progress: prog.show, FetchError: func(where string, err error) { prog.clear(); fmt.Fprintf(stderr, "%s: %v\n", where, err) }})
 	prog.finish()
 	if err != nil {
-		return exitFatal, err
+		return err
 	}
 	rv := validateReport{ValidateReport: rep}
 	if path := rejectsPath(*rejects, cf.config, cfg.Job); path != "" && len(rep.Rejected) > 0 {
 		if err := writeRejects(path, rep.Rejected); err != nil {
-			return exitFatal, fmt.Errorf("rejects: %w", err)
+			return fmt.Errorf("rejects: %w", err)
 		}
 		rv.RejectsPath = path
 	}
 	printValidateReport(stdout, rv, cfg, *sample, *price)
 	if rep.Infra > 0 {
-		return exitFatal, fmt.Errorf("%d records could not be fetched (see above); a run would retry them", rep.Infra)
+		return fmt.Errorf("%d records could not be fetched (see above); a run would retry them", rep.Infra)
 	}
-	return exitOK, nil
+	return nil
 }
 
 // validateReport is what the dry run found, and where its rejects went.
@@ -121,11 +125,11 @@ type validateReport struct {
 // countSource counts the source's records for the progress line's ETA:
 // one more read of the manifest (or listing), nothing fetched. With
 // -sample the count is the sample's size.
-func countSource(ctx context.Context, cfg Config, s3c *s3.Client, sample int) (int, error) {
+func countSource(ctx context.Context, cfg config.Config, s3c *s3.Client, sample int) (int, error) {
 	if sample > 0 {
 		return sample, nil
 	}
-	src, err := ingest.OpenSource(ctx, cfg.sourceOptions(), s3c)
+	src, err := ingest.OpenSource(ctx, cfg.SourceOptions(), s3c)
 	if err != nil {
 		return 0, err
 	}
@@ -193,7 +197,7 @@ func (p *validateProgress) finish() {
 	}
 }
 
-func printValidateReport(w io.Writer, rep validateReport, cfg Config, sample int, price float64) {
+func printValidateReport(w io.Writer, rep validateReport, cfg config.Config, sample int, price float64) {
 	perHour, maxSubmissions := cfg.Limits.RequestsPerHour, cfg.Limits.MaxSubmissions
 	rejected := 0
 	for _, n := range rep.ByReason {
@@ -222,7 +226,7 @@ func printValidateReport(w io.Writer, rep validateReport, cfg Config, sample int
 	fmt.Fprintf(w, "API calls a run needs: %d (token + process per ready record)\n", calls)
 	fmt.Fprintf(w, "time at %.0f requests/hour: %s (%.0f records/hour)\n", perHour, dur, perHour/callsPerRecord)
 	if md := cfg.Limits.MaxDuration; md > 0 && dur > 0 {
-		fmt.Fprintf(w, "runs of limits.max_duration %s: %d\n", fmtDuration(md), int((dur+md-1)/md))
+		fmt.Fprintf(w, "runs of limits.max_duration %s: %d\n", config.FormatDuration(md), int((dur+md-1)/md))
 	}
 	if maxSubmissions > 0 && rep.Ready > maxSubmissions {
 		fmt.Fprintf(w, "limits.max_submissions %d: %d runs\n", maxSubmissions, (rep.Ready+maxSubmissions-1)/maxSubmissions)

@@ -7,12 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/term"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/pipeline"
@@ -31,55 +31,11 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// newLogger returns JSON logs when stderr is not a terminal (or format=json),
-// human text otherwise. On a terminal with a progress line, only warnings and
-// errors are shown.
-func newLogger(cfg LogConfig, stderr io.Writer, progressLine bool) *slog.Logger {
-	var level slog.Level
-	switch strings.ToLower(cfg.Level) {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	default:
-		level = slog.LevelInfo
-	}
-	tty := isTerminal(stderr)
-	if progressLine && tty && level < slog.LevelWarn {
-		level = slog.LevelWarn
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch {
-	case cfg.Format == "json" || (cfg.Format != "text" && !tty):
-		return slog.New(slog.NewJSONHandler(stderr, opts))
-	default:
-		return slog.New(slog.NewTextHandler(stderr, opts))
-	}
-}
-
-// needsS3 reports whether any configured location is on S3.
-func needsS3(cfg Config) bool {
-	return strings.HasPrefix(cfg.Source.Manifest, "s3://") || cfg.Source.List != nil ||
-		strings.HasPrefix(cfg.Export.Destination, "s3://") || cfg.Source.S3.Endpoint != ""
-}
-
-func s3Client(ctx context.Context, cfg Config) (*s3.Client, error) {
-	if !needsS3(cfg) {
-		return nil, nil
-	}
-	return ingest.NewS3Client(ctx, ingest.S3Config{
-		Endpoint: cfg.Source.S3.Endpoint, Region: cfg.Source.S3.Region, PathStyle: cfg.Source.S3.PathStyle,
-		AccessKeyID: cfg.Source.S3.AccessKeyID, SecretAccessKey: cfg.Source.S3.SecretAccessKey,
-	})
-}
-
 // loadSource opens the source and streams it into the Store
 // (ingest.Load); it returns the load statistics and the Objects to fetch
 // images with.
-func loadSource(ctx context.Context, cfg Config, st pipeline.Store, s3c *s3.Client, log *slog.Logger) (pipeline.LoadStats, *ingest.Objects, error) {
-	src, err := ingest.OpenSource(ctx, cfg.sourceOptions(), s3c)
+func loadSource(ctx context.Context, cfg config.Config, st pipeline.Store, s3c *s3.Client, log *slog.Logger) (pipeline.LoadStats, *ingest.Objects, error) {
+	src, err := ingest.OpenSource(ctx, cfg.SourceOptions(), s3c)
 	if err != nil {
 		return pipeline.LoadStats{}, nil, err
 	}
@@ -92,7 +48,7 @@ func loadSource(ctx context.Context, cfg Config, st pipeline.Store, s3c *s3.Clie
 	return total, src.Objects, nil
 }
 
-func normalizeOptions(cfg Config) ingest.NormalizeOptions {
+func normalizeOptions(cfg config.Config) ingest.NormalizeOptions {
 	n := cfg.Normalize
 	return ingest.NormalizeOptions{MaxSide: n.MaxSide, JPEGQuality: n.JPEGQuality, MaxImageBytes: n.MaxImageBytes, MinSide: n.MinSide, MaxPixels: n.MaxPixels}
 }

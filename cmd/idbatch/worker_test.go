@@ -9,54 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/pipeline/sqlitestore"
 )
 
-func TestWorkerIndex(t *testing.T) {
-	for _, tc := range []struct {
-		desc      string
-		flag      string
-		env       map[string]string
-		index     int
-		name      string
-		errSource string // non-empty: an error naming this source
-	}{
-		{desc: "nothing set", index: 0, name: "w0"},
-		{desc: "flag", flag: "3", index: 3, name: "w3"},
-		{desc: "flag beats both envs", flag: "2", env: map[string]string{envK8sIndex: "5", envBatchIndex: "7"}, index: 2, name: "w2"},
-		{desc: "kubernetes", env: map[string]string{envK8sIndex: "5"}, index: 5, name: "w5"},
-		{desc: "kubernetes beats batch", env: map[string]string{envK8sIndex: "5", envBatchIndex: "7"}, index: 5, name: "w5"},
-		{desc: "batch", env: map[string]string{envBatchIndex: "7"}, index: 7, name: "w7"},
-		{desc: "zero is a real index", env: map[string]string{envK8sIndex: "0", envBatchIndex: "7"}, index: 0, name: "w0"},
-		{desc: "spaces around are trimmed", env: map[string]string{envBatchIndex: " 12\n"}, index: 12, name: "w12"},
-		{desc: "large", flag: "9999", index: 9999, name: "w9999"},
-		{desc: "negative flag", flag: "-1", errSource: "-worker"},
-		{desc: "word flag", flag: "one", errSource: "-worker"},
-		{desc: "float flag", flag: "1.5", errSource: "-worker"},
-		{desc: "bad kubernetes index does not fall through to batch", env: map[string]string{envK8sIndex: "x", envBatchIndex: "7"}, errSource: envK8sIndex},
-		{desc: "bad batch index", env: map[string]string{envBatchIndex: "-3"}, errSource: envBatchIndex},
-		{desc: "overflow", flag: "99999999999999999999", errSource: "-worker"},
-	} {
-		t.Run(tc.desc, func(t *testing.T) {
-			getenv := func(k string) string { return tc.env[k] }
-			index, name, err := workerIndex(tc.flag, getenv)
-			if tc.errSource != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.errSource) {
-					t.Fatalf("workerIndex(%q, %v) = %d, %q, %v; want an error naming %s", tc.flag, tc.env, index, name, err, tc.errSource)
-				}
-				return
-			}
-			if err != nil || index != tc.index || name != tc.name {
-				t.Fatalf("workerIndex(%q, %v) = %d, %q, %v; want %d, %q", tc.flag, tc.env, index, name, err, tc.index, tc.name)
-			}
-		})
-	}
-}
-
 func TestWorkerFlagResolvedByParseFlags(t *testing.T) {
-	t.Setenv(envK8sIndex, "4")
-	t.Setenv(envBatchIndex, "")
+	t.Setenv(config.EnvK8sIndex, "4")
+	t.Setenv(config.EnvBatchIndex, "")
 	var cf commonFlags
 	fs := newFlagSet("export", &bytes.Buffer{}, &cf)
 	w := addWorkerFlag(fs)
@@ -64,7 +24,7 @@ func TestWorkerFlagResolvedByParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if w.label() != "w4" || w.index != 4 {
-		t.Errorf("from %s=4: got %q (%d), want w4", envK8sIndex, w.label(), w.index)
+		t.Errorf("from %s=4: got %q (%d), want w4", config.EnvK8sIndex, w.label(), w.index)
 	}
 	w = addWorkerFlag(newFlagSet("export", &bytes.Buffer{}, &cf))
 	if (*workerFlag)(nil).label() != "w0" || w.label() != "w0" {
@@ -80,13 +40,13 @@ func TestBadWorkerIsAUsageError(t *testing.T) {
 	}{
 		{args: []string{"run", "-c", "none.yaml", "-worker", "abc"}, source: "-worker"},
 		{args: []string{"export", "-c", "none.yaml", "-worker", "-2"}, source: "-worker"},
-		{args: []string{"run", "-c", "none.yaml"}, env: "x1", source: envK8sIndex},
+		{args: []string{"run", "-c", "none.yaml"}, env: "x1", source: config.EnvK8sIndex},
 	} {
-		t.Setenv(envK8sIndex, tc.env)
+		t.Setenv(config.EnvK8sIndex, tc.env)
 		var out, errb bytes.Buffer
 		code := run(context.Background(), tc.args, &out, &errb)
 		if code != exitUsage || !strings.Contains(errb.String(), tc.source) {
-			t.Errorf("%v with %s=%q: exit %d, stderr %q; want exit %d naming %s", tc.args, envK8sIndex, tc.env, code, errb.String(), exitUsage, tc.source)
+			t.Errorf("%v with %s=%q: exit %d, stderr %q; want exit %d naming %s", tc.args, config.EnvK8sIndex, tc.env, code, errb.String(), exitUsage, tc.source)
 		}
 	}
 }
@@ -102,8 +62,8 @@ func TestExportPartFileNamedByWorker(t *testing.T) {
 		{args: []string{"-worker", "3"}, env: "9", want: "-w3.parquet"},
 		{env: "6", want: "-w6.parquet"},
 	} {
-		t.Setenv(envK8sIndex, "")
-		t.Setenv(envBatchIndex, tc.env)
+		t.Setenv(config.EnvK8sIndex, "")
+		t.Setenv(config.EnvBatchIndex, tc.env)
 		dir := t.TempDir()
 		dsn := "sqlite://" + filepath.Join(dir, "s.db")
 		st, err := sqlitestore.OpenDSN(context.Background(), dsn)
@@ -127,7 +87,7 @@ func TestExportPartFileNamedByWorker(t *testing.T) {
 		}
 		files, _ := filepath.Glob(filepath.Join(dir, "out", "job=wjob", "dt=*", "part-*.parquet"))
 		if len(files) != 1 || !strings.HasSuffix(files[0], tc.want) {
-			t.Errorf("export %v with %s=%s: part files %v, want one ending in %s", tc.args, envBatchIndex, tc.env, files, tc.want)
+			t.Errorf("export %v with %s=%s: part files %v, want one ending in %s", tc.args, config.EnvBatchIndex, tc.env, files, tc.want)
 		}
 	}
 }
@@ -136,7 +96,7 @@ func TestExportPartFileNamedByWorker(t *testing.T) {
 // Store's worker registry and writes part-<run_id>-w5.parquet. The manifest's
 // one row is rejected before any API call, so no API is needed.
 func TestRunRegistersAndLabelsTheWorker(t *testing.T) {
-	t.Setenv(envK8sIndex, "2") // the flag wins
+	t.Setenv(config.EnvK8sIndex, "2") // the flag wins
 	t.Setenv("IDENFY_API_KEY", "k")
 	t.Setenv("IDENFY_API_SECRET", "s")
 	dir := t.TempDir()

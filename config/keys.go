@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -256,9 +256,9 @@ func suggestKey(key string) string {
 	leaf := key[strings.LastIndex(key, ".")+1:]
 	best, bestD := "", 1<<30
 	for _, k := range knownKeys() {
-		d := levenshtein(key, k)
-		if kl := k[strings.LastIndex(k, ".")+1:]; kl == leaf || levenshtein(leaf, kl) <= 1 {
-			d = min(d, levenshtein(leaf, kl)+1)
+		d := Levenshtein(key, k)
+		if kl := k[strings.LastIndex(k, ".")+1:]; kl == leaf || Levenshtein(leaf, kl) <= 1 {
+			d = min(d, Levenshtein(leaf, kl)+1)
 		}
 		if d < bestD {
 			best, bestD = k, d
@@ -270,8 +270,8 @@ func suggestKey(key string) string {
 	return best
 }
 
-// levenshtein is the edit distance between a and b.
-func levenshtein(a, b string) int {
+// Levenshtein is the edit distance between a and b.
+func Levenshtein(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

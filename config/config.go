@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -18,6 +18,9 @@ import (
 
 // Config is the whole configuration, as in configs/example.yaml. Defaults →
 // YAML file → flags; ${VAR} in the file expands from the environment.
+// Load fills it from a file; the commands then apply their flags and call
+// Check (every command) or Validate (commands that read the source or call
+// the API).
 type Config struct {
 	Job       string          `yaml:"job"`
 	Source    SourceConfig    `yaml:"source"`
@@ -30,9 +33,16 @@ type Config struct {
 	Log       LogConfig       `yaml:"log"`
 
 	unsetEnv []envRef // ${VAR}s the environment does not set, with the key that holds them
-	warnings []string // printed on stderr by loadConfig (literal secrets, …)
+	warnings []string // printed on stderr by the command (literal secrets, …)
 }
 
+// Warnings are what the file does that works but should not be done: a
+// secret written in the file, a very short lease. They name keys, never
+// values; the command prints them on stderr.
+func (c *Config) Warnings() []string { return c.warnings }
+
+// SourceConfig is source: the manifest (or S3 listing) and where its
+// images may be fetched from.
 type SourceConfig struct {
 	Manifest string      `yaml:"manifest"`
 	List     *ListConfig `yaml:"list"`
@@ -45,20 +55,28 @@ type SourceConfig struct {
 	LocalRoot string `yaml:"local_root"`
 }
 
-// objectOptions is the fetch scope of the source's images.
-func (c Config) objectOptions() ingest.ObjectOptions {
+// ObjectOptions is the fetch scope of the source's images.
+func (c Config) ObjectOptions() ingest.ObjectOptions {
 	return ingest.ObjectOptions{MaxBytes: c.Source.S3.MaxObjectBytes, AllowedBuckets: c.Source.AllowedBuckets, LocalRoot: c.Source.LocalRoot}
 }
 
-// sourceOptions is the record source of the config, for ingest.OpenSource.
-func (c Config) sourceOptions() ingest.SourceOptions {
-	o := ingest.SourceOptions{Manifest: c.Source.Manifest, Objects: c.objectOptions()}
+// SourceOptions is the record source of the config, for ingest.OpenSource.
+func (c Config) SourceOptions() ingest.SourceOptions {
+	o := ingest.SourceOptions{Manifest: c.Source.Manifest, Objects: c.ObjectOptions()}
 	if l := c.Source.List; l != nil && c.Source.Manifest == "" {
 		o.List = &ingest.ListOptions{Prefix: l.Prefix, Template: l.Template, Country: l.Country, DocumentType: l.DocumentType}
 	}
 	return o
 }
 
+// NormalizeOptions are the normalize: keys for ingest.Preparer.
+func (c Config) NormalizeOptions() ingest.NormalizeOptions {
+	n := c.Normalize
+	return ingest.NormalizeOptions{MaxSide: n.MaxSide, JPEGQuality: n.JPEGQuality, MaxImageBytes: n.MaxImageBytes, MinSide: n.MinSide, MaxPixels: n.MaxPixels}
+}
+
+// ListConfig is source.list: records built from the objects under an S3
+// prefix instead of a manifest.
 type ListConfig struct {
 	Prefix       string `yaml:"prefix"`
 	Template     string `yaml:"template"`
@@ -66,6 +84,8 @@ type ListConfig struct {
 	DocumentType string `yaml:"document_type"`
 }
 
+// S3Config is source.s3: the S3 endpoint and credentials (also used by an
+// s3:// export destination) and the largest object fetched.
 type S3Config struct {
 	Endpoint        string `yaml:"endpoint"`
 	Region          string `yaml:"region"`
@@ -75,6 +95,7 @@ type S3Config struct {
 	MaxObjectBytes  int64  `yaml:"max_object_bytes"`
 }
 
+// IdenfyConfig is idenfy: the API, its credentials and the token parameters.
 type IdenfyConfig struct {
 	BaseURL           string         `yaml:"base_url"`
 	APIKey            string         `yaml:"api_key"`
@@ -89,6 +110,7 @@ type IdenfyConfig struct {
 	ResendSkipAnalysis bool `yaml:"resend_skip_analysis"`
 }
 
+// LimitsConfig is limits: rate, caps, durations and retry bounds of a run.
 type LimitsConfig struct {
 	RequestsPerHour float64       `yaml:"requests_per_hour"`
 	Burst           int           `yaml:"burst"`
@@ -107,6 +129,7 @@ type LimitsConfig struct {
 	OrphanMargin time.Duration `yaml:"orphan_margin"`
 }
 
+// NormalizeConfig is normalize: how images are checked and resized.
 type NormalizeConfig struct {
 	MaxSide         int `yaml:"max_side"`
 	JPEGQuality     int `yaml:"jpeg_quality"`
@@ -117,6 +140,7 @@ type NormalizeConfig struct {
 	Workers         int `yaml:"workers"`
 }
 
+// ResultsConfig is results: the webhook receiver, polling and metrics.
 type ResultsConfig struct {
 	WebhookListen      string        `yaml:"webhook_listen"`
 	WebhookPath        string        `yaml:"webhook_path"`
@@ -124,15 +148,31 @@ type ResultsConfig struct {
 	PollMaxPerHour     float64       `yaml:"poll_max_per_hour"`
 	ExpectManualReview *bool         `yaml:"expect_manual_review"`
 
-	// metrics_listen, metrics_textfile, pushgateway_url: see metrics.go.
+	// metrics_listen, metrics_textfile, pushgateway_url.
 	MetricsConfig `yaml:",inline"`
 }
 
+// MetricsConfig are the results.* keys of the metrics (inlined into
+// results: in the file).
+type MetricsConfig struct {
+	// MetricsListen puts /metrics on its own address (e.g. 127.0.0.1:9464,
+	// a private one) instead of the webhook receiver's public one.
+	MetricsListen string `yaml:"metrics_listen"`
+	// MetricsTextfile: run writes its final metrics there for
+	// node_exporter's textfile collector (a *.prom file in its directory).
+	MetricsTextfile string `yaml:"metrics_textfile"`
+	// PushgatewayURL: run pushes its final metrics there (job "idbatch",
+	// grouping label idbatch_job), replacing its previous push.
+	PushgatewayURL string `yaml:"pushgateway_url"`
+}
+
+// ExportConfig is export: where the Parquet files go and how compressed.
 type ExportConfig struct {
 	Destination string `yaml:"destination"`
 	Compression string `yaml:"compression"`
 }
 
+// LogConfig is log: level and format of the log lines.
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 	Format string `yaml:"format"` // auto (text on a terminal, JSON otherwise), json, text
@@ -158,30 +198,54 @@ func Defaults() Config {
 	}
 }
 
-// LoadConfig reads the YAML file at path over the defaults. A relative
-// sqlite:// Store path is resolved against the file's directory, so that
-// one config names one Store whatever the working directory.
-func LoadConfig(path string) (Config, error) {
+// Load reads the YAML file at path over the defaults. The paths that name
+// the job's state are resolved against the file's directory, so that one
+// config names one Store, one manifest and one export whatever the working
+// directory (cron starts in $HOME): a relative sqlite:// Store path, a
+// relative local source.manifest and a relative local export.destination.
+// s3://, file:// and absolute paths are kept as written; flags that override
+// them (-store) are relative to the working directory, as users expect.
+func Load(path string) (Config, error) {
 	cfg := Defaults()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
 	}
-	cfg, err = parseConfig(cfg, b, path)
+	cfg, err = parse(cfg, b, path)
 	if err != nil {
 		return cfg, err
 	}
 	if abs, err := filepath.Abs(path); err == nil {
-		cfg.Store = resolveStoreDSN(cfg.Store, filepath.Dir(abs))
+		dir := filepath.Dir(abs)
+		cfg.Store = ResolveStoreDSN(cfg.Store, dir)
+		cfg.Source.Manifest = resolveLocalPath(cfg.Source.Manifest, dir)
+		cfg.Export.Destination = resolveLocalPath(cfg.Export.Destination, dir)
+	}
+	if l := cfg.Limits.Lease; l >= MinLease && l < SaneLease {
+		cfg.warnings = append(cfg.warnings, fmt.Sprintf("limits.lease %s is shorter than %s: a killed worker's records resume sooner, but a slow record may be taken over while in flight", FormatDuration(l), FormatDuration(SaneLease)))
 	}
 	return cfg, nil
 }
 
-// parseConfig reads YAML over cfg. Unknown keys (with the nearest known key
+// resolveLocalPath makes a relative local path absolute against dir; a URI
+// (s3://, file://, …), an absolute path and "" are returned as they are. A
+// trailing / (a directory, as export.destination is written) is kept.
+func resolveLocalPath(p, dir string) string {
+	if p == "" || strings.Contains(p, "://") || filepath.IsAbs(p) || dir == "" {
+		return p
+	}
+	abs := filepath.Join(dir, p)
+	if strings.HasSuffix(p, "/") && !strings.HasSuffix(abs, "/") {
+		abs += "/"
+	}
+	return abs
+}
+
+// parse reads YAML over cfg. Unknown keys (with the nearest known key
 // as a suggestion) and values of the wrong type are errors that name the
 // key's YAML path; ${VAR} is expanded inside values (never into the YAML
 // structure), and an unset VAR is recorded with its key.
-func parseConfig(cfg Config, b []byte, name string) (Config, error) {
+func parse(cfg Config, b []byte, name string) (Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(markEnvRefs(b), &doc); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", name, err)
@@ -210,9 +274,9 @@ func parseConfig(cfg Config, b []byte, name string) (Config, error) {
 // in the Store, by every command.
 var jobNameRE = regexp.MustCompile(`^[A-Za-z0-9-][A-Za-z0-9._-]{0,63}$`)
 
-// checkJobName is the one check of a job name, for every command that takes
+// CheckJobName is the one check of a job name, for every command that takes
 // -job or reads job: from the config.
-func checkJobName(job string) error {
+func CheckJobName(job string) error {
 	switch {
 	case job == "":
 		return errors.New("is required")
@@ -241,15 +305,15 @@ func (c *Config) unsetVar(key string) string {
 	return ""
 }
 
-// check is the validation every command runs after the flags are applied:
+// Check is the validation every command runs after the flags are applied:
 // job name, Store DSN, ranges of every numeric and duration key, and
 // ${VAR}s left unset in keys that are not credentials.
-func (c *Config) check() error {
+func (c *Config) Check() error {
 	var errs []string
 	bad := func(field, format string, a ...any) {
 		errs = append(errs, field+": "+fmt.Sprintf(format, a...))
 	}
-	if err := checkJobName(c.Job); err != nil {
+	if err := CheckJobName(c.Job); err != nil {
 		bad("job", "%v", err)
 	}
 	for _, u := range c.unsetEnv {
@@ -257,7 +321,7 @@ func (c *Config) check() error {
 			bad(u.key, "${%s} is not set in the environment", u.name)
 		}
 	}
-	if _, err := parseStoreDSN(c.Store); err != nil {
+	if _, err := ParseStoreDSN(c.Store); err != nil {
 		bad("store", "%v", err)
 	}
 	d := func(key string, v, lo, hi time.Duration, zeroOK string) {
@@ -265,9 +329,9 @@ func (c *Config) check() error {
 		case v == 0 && zeroOK != "":
 		case v < lo || v > hi:
 			if zeroOK != "" {
-				bad(key, "must be 0 (%s) or between %s and %s, got %s", zeroOK, fmtDuration(lo), fmtDuration(hi), fmtDuration(v))
+				bad(key, "must be 0 (%s) or between %s and %s, got %s", zeroOK, FormatDuration(lo), FormatDuration(hi), FormatDuration(v))
 			} else {
-				bad(key, "must be between %s and %s, got %s", fmtDuration(lo), fmtDuration(hi), fmtDuration(v))
+				bad(key, "must be between %s and %s, got %s", FormatDuration(lo), FormatDuration(hi), FormatDuration(v))
 			}
 		}
 	}
@@ -290,7 +354,7 @@ func (c *Config) check() error {
 	const day = 24 * time.Hour
 	i("source.s3.max_object_bytes", c.Source.S3.MaxObjectBytes, 1, ingest.MaxObjectBytesLimit)
 	if c.Source.S3.MaxObjectBytes > 0 && c.Source.S3.MaxObjectBytes <= ingest.MaxObjectBytesLimit {
-		if err := c.objectOptions().Validate(); err != nil {
+		if err := c.ObjectOptions().Validate(); err != nil {
 			bad("source."+strings.SplitN(err.Error(), ":", 2)[0], "%s", strings.TrimSpace(strings.SplitN(err.Error(), ":", 2)[1]))
 		}
 	}
@@ -302,7 +366,7 @@ func (c *Config) check() error {
 	d("limits.wait_for_results", l.WaitForResults, time.Second, 30*day, "do not wait")
 	f("limits.max_failure_ratio", l.MaxFailureRatio, 0, 1, false)
 	i("limits.max_attempts", int64(l.MaxAttempts), 1, 100)
-	d("limits.lease", l.Lease, minLease, day, "")
+	d("limits.lease", l.Lease, MinLease, day, "")
 	d("limits.orphan_margin", l.OrphanMargin, 0, day, "")
 	n := c.Normalize
 	i("normalize.max_side", int64(n.MaxSide), 100, 20_000)
@@ -325,19 +389,19 @@ func (c *Config) check() error {
 	return nil
 }
 
-// minLease is the shortest limits.lease: the export lock is renewed every
+// MinLease is the shortest limits.lease: the export lock is renewed every
 // third of it, and a record must be prepared and submitted within it.
 // Below 30 s a warning is printed (tests use seconds to resume killed runs fast).
 const (
-	minLease  = time.Second
-	saneLease = 30 * time.Second
+	MinLease  = time.Second
+	SaneLease = 30 * time.Second
 )
 
 // Validate checks the configuration once, with errors that name the field.
 // needAPI: the command calls iDenfy (credentials required).
 func (c *Config) Validate(needAPI bool) error {
 	var errs []string
-	if err := c.check(); err != nil {
+	if err := c.Check(); err != nil {
 		errs = append(errs, strings.Split(strings.TrimPrefix(err.Error(), "invalid config:\n  "), "\n  ")...)
 	}
 	bad := func(field, format string, a ...any) {
@@ -394,8 +458,8 @@ func (c *Config) checkCredential(bad func(field, format string, a ...any), key, 
 	}
 }
 
-// fmtDuration writes a duration as a user would: 10m, 1h30m, 90s, 1.5s.
-func fmtDuration(d time.Duration) string {
+// FormatDuration writes a duration as a user would: 10m, 1h30m, 90s, 1.5s.
+func FormatDuration(d time.Duration) string {
 	if d == 0 {
 		return "0"
 	}
@@ -409,8 +473,9 @@ func fmtDuration(d time.Duration) string {
 	return s
 }
 
-// tokenInt reads an integer token parameter.
-func (c *Config) tokenInt(key string, def int) int {
+// TokenInt reads an integer token parameter (idenfy.token.<key>); def
+// when it is unset.
+func (c *Config) TokenInt(key string, def int) int {
 	switch v := c.Idenfy.Token[key].(type) {
 	case int:
 		return v
@@ -420,15 +485,16 @@ func (c *Config) tokenInt(key string, def int) int {
 	return def
 }
 
-func (c *Config) tokenString(key, def string) string {
+// TokenString reads a string token parameter; def when it is unset or empty.
+func (c *Config) TokenString(key, def string) string {
 	if v, ok := c.Idenfy.Token[key].(string); ok && v != "" {
 		return v
 	}
 	return def
 }
 
-// tokenExtra returns the token parameters other than those idbatch sets itself.
-func (c *Config) tokenExtra() map[string]any {
+// TokenExtra returns the token parameters other than those idbatch sets itself.
+func (c *Config) TokenExtra() map[string]any {
 	out := map[string]any{}
 	for k, v := range c.Idenfy.Token {
 		switch k {
@@ -443,10 +509,10 @@ func (c *Config) tokenExtra() map[string]any {
 	return out
 }
 
-// needCredentials names, for each credential key whose ${VAR} the
+// NeedCredentials names, for each credential key whose ${VAR} the
 // environment does not set, that variable (for commands that check their
 // credentials themselves: delete, serve).
-func (c *Config) needCredentials(keys ...string) error {
+func (c *Config) NeedCredentials(keys ...string) error {
 	var errs []string
 	for _, k := range keys {
 		if v := c.unsetVar(k); v != "" {
@@ -459,8 +525,49 @@ func (c *Config) needCredentials(keys ...string) error {
 	return nil
 }
 
-// serveCredentials are the credentials serve needs.
-func serveCredentials(polling bool) []string {
+// ValidateServe checks what serve needs, polling or not; unlike run it needs
+// no source and no export destination. An unset ${VAR} of a credential it
+// needs is named first.
+func (c *Config) ValidateServe(polling bool) error {
+	if err := c.NeedCredentials(ServeCredentials(polling)...); err != nil {
+		return err
+	}
+	var errs []string
+	bad := func(field, msg string) { errs = append(errs, field+": "+msg) }
+	if c.Job == "" {
+		bad("job", "is required")
+	}
+	if !strings.HasPrefix(c.Store, "sqlite://") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		bad("store", "must start with sqlite:// or postgres://")
+	}
+	if c.Results.WebhookListen == "" {
+		bad("results.webhook_listen", "is empty (or pass -listen ADDR)")
+	}
+	if c.Results.WebhookPath == "" || c.Results.WebhookPath[0] != '/' {
+		bad("results.webhook_path", "must start with /")
+	}
+	if c.Idenfy.WebhookSigningKey == "" {
+		bad("idenfy.webhook_signing_key", "is empty: webhooks could not be verified")
+	}
+	if polling {
+		if c.Idenfy.BaseURL == "" {
+			bad("idenfy.base_url", "is required for polling (or pass -poll=false)")
+		}
+		if c.Idenfy.APIKey == "" || c.Idenfy.APISecret == "" {
+			bad("idenfy.api_key, idenfy.api_secret", "are required for polling (or pass -poll=false)")
+		}
+		if c.Limits.RequestsPerHour <= 0 || c.Limits.Burst < 1 {
+			bad("limits", "requests_per_hour must be > 0 and burst >= 1")
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New("invalid config:\n  " + strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+// ServeCredentials are the credentials serve needs.
+func ServeCredentials(polling bool) []string {
 	if polling {
 		return []string{"idenfy.webhook_signing_key", "idenfy.api_key", "idenfy.api_secret"}
 	}

@@ -1,4 +1,4 @@
-package main
+package setup
 
 import (
 	"context"
@@ -6,49 +6,62 @@ import (
 	"encoding/hex"
 	"log/slog"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/pipeline/pgstore"
 	"github.com/idbatch/idbatch/submit"
 	"github.com/idbatch/idbatch/submit/idenfy"
 )
 
-// apiLimits are the limiter every API call of a command goes through and,
+// Limits are the limiter every API call of a command goes through and,
 // on a shared (PostgreSQL) Store, the account-wide poll budget.
-type apiLimits struct {
-	api   idenfy.Limiter  // for idenfy.Config.Limiter
-	local *submit.Limiter // this process's adaptive limiter (stats, metrics)
-	poll  interface {     // nil: the poller's own poll_max_per_hour bucket
+type Limits struct {
+	API   idenfy.Limiter  // for idenfy.Config.Limiter
+	Local *submit.Limiter // this process's adaptive limiter (stats, metrics)
+	Poll  interface {     // nil: the poller's own poll_max_per_hour bucket
 		Wait(ctx context.Context) error
 	}
 }
 
-// newAPILimits builds the limiter of a command. On a PostgreSQL Store, where
+// Limits returns the command's limits, built on the first call with log
+// (nil: the Deps' logger); every API client of the command shares them.
+func (d *Deps) Limits(log *slog.Logger) Limits {
+	d.limitsOnce.Do(func() {
+		if log == nil {
+			log = d.log
+		}
+		d.limits = newLimits(d.cfg, d.Store, log)
+	})
+	return d.limits
+}
+
+// newLimits builds the limiter of a command. On a PostgreSQL Store, where
 // N workers share one iDenfy account, every call also draws from one
 // account-wide budget kept in the Store (limits.requests_per_hour in total,
 // however many workers run; shares follow the live workers at once), and
 // the poller from an account-wide poll budget (results.poll_max_per_hour in
 // total). On SQLite (one process) the local limiter is the budget.
-func newAPILimits(cfg Config, st pipeline.Store, log *slog.Logger) apiLimits {
+func newLimits(cfg config.Config, st pipeline.Store, log *slog.Logger) Limits {
 	local := submit.NewLimiter(cfg.Limits.RequestsPerHour, cfg.Limits.Burst)
 	if _, pg := st.(*pgstore.Store); !pg {
-		return apiLimits{api: local, local: local}
+		return Limits{API: local, Local: local}
 	}
 	account := accountKey(cfg)
-	l := apiLimits{local: local, api: &submit.AccountLimiter{Limiter: local, Budget: &submit.SharedBudget{
+	l := Limits{Local: local, API: &submit.AccountLimiter{Limiter: local, Budget: &submit.SharedBudget{
 		// Burst 2: however the workers' calls bunch up, the account never
 		// sees more than its rate plus two calls in any window, and a
 		// worker that comes for its token a little late does not lose it.
 		Store: st, Name: "api:" + account, PerSecond: cfg.Limits.RequestsPerHour / 3600, Burst: 2, Log: log,
 	}}}
 	if cfg.Results.PollMaxPerHour > 0 {
-		l.poll = &submit.SharedBudget{Store: st, Name: "poll:" + account, PerSecond: cfg.Results.PollMaxPerHour / 3600, Burst: 1, Chunk: 1, Log: log}
+		l.Poll = &submit.SharedBudget{Store: st, Name: "poll:" + account, PerSecond: cfg.Results.PollMaxPerHour / 3600, Burst: 1, Chunk: 1, Log: log}
 	}
 	return l
 }
 
 // accountKey names an iDenfy account without revealing its key: a digest
 // of the API's address and key.
-func accountKey(cfg Config) string {
+func accountKey(cfg config.Config) string {
 	sum := sha256.Sum256([]byte(cfg.Idenfy.BaseURL + "\x00" + cfg.Idenfy.APIKey))
 	return hex.EncodeToString(sum[:8])
 }
