@@ -63,3 +63,15 @@ func (s *Source) Read(job string, fn func(pipeline.Record) error) error {
 
 // Close releases the source.
 func (s *Source) Close() error { return s.close() }
+
+// CountSource counts the records of job in the source opts names, for
+// ValidateOptions.Total (the progress's ETA): one more read of the manifest
+// (or listing), nothing fetched.
+func CountSource(ctx context.Context, opts SourceOptions, s3c *s3.Client, job string) (int, error) {
+	src, err := OpenSource(ctx, opts, s3c)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	return CountRecords(func(fn func(pipeline.Record) error) error { return src.Read(job, fn) })
+}

@@ -58,3 +58,24 @@ func TestOpenSource(t *testing.T) {
 		t.Error("no source: no error")
 	}
 }
+
+// CountSource counts a source's records, bad rows included, without
+// fetching an image; a source that cannot be read is an error.
+func TestCountSource(t *testing.T) {
+	ctx := context.Background()
+	manifest := filepath.Join("testdata", "corpus", "manifest.csv")
+	n, err := ingest.CountSource(ctx, ingest.SourceOptions{Manifest: manifest}, nil, "j")
+	if err != nil || n != 29 {
+		t.Errorf("corpus: %d records, %v; want 29", n, err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "manifest.csv"), []byte("client_id,country,document_type,front,face\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ingest.CountSource(ctx, ingest.SourceOptions{Manifest: filepath.Join(dir, "manifest.csv")}, nil, "j"); err != nil || n != 0 {
+		t.Errorf("a header only: %d records, %v", n, err)
+	}
+	if _, err := ingest.CountSource(ctx, ingest.SourceOptions{Manifest: filepath.Join(dir, "missing.csv")}, nil, "j"); err == nil {
+		t.Error("a missing manifest: no error")
+	}
+}

@@ -6,8 +6,9 @@
 // and the HTML report saved beside the export (SaveSummary, SaveRunReport,
 // at SummaryPath and RunReportPath), the summary printed for people
 // (WriteSummary) or logged as one JSON line (FinalSummary), the progress as
-// a terminal line (ProgressLine) or log lines (ProgressLog), and a job's
-// status (WriteStatus, from pipeline.CollectStatus).
+// a terminal line (ProgressLine) or log lines (ProgressLog), a job's status
+// (WriteStatus, from pipeline.CollectStatus), and what `idbatch validate`
+// shows: its progress (ValidateProgress) and its report (WriteValidate).
 //
 // The file needs no network: CSS is inline, and the charts are SVG drawn by
 // gonum/plot (vg/vgsvg, fonts named, not embedded) and inlined. One small

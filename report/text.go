@@ -137,16 +137,32 @@ type ProgressLine struct {
 
 // Show redraws the line.
 func (p *ProgressLine) Show(pr pipeline.Progress) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	eta := "—"
 	rate, d, ok := pr.RateETA()
 	if ok {
 		eta = d.String()
 	}
-	fmt.Fprintf(p.W, "\r\033[K%s: %d/%d done (%d submitted, %d rejected, %d failed) · %d final · %d waiting · %.0f rec/h · ETA %s",
-		pr.Phase, pr.Done, pr.Total, pr.Submitted, pr.Rejected, pr.Failed, pr.Final, pr.Waiting, rate, eta)
+	p.draw(fmt.Sprintf("%s: %d/%d done (%d submitted, %d rejected, %d failed) · %d final · %d waiting · %.0f rec/h · ETA %s",
+		pr.Phase, pr.Done, pr.Total, pr.Submitted, pr.Rejected, pr.Failed, pr.Final, pr.Waiting, rate, eta))
+}
+
+// draw replaces the line with s.
+func (p *ProgressLine) draw(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.W, "\r\033[K%s", s)
 	p.shown = true
+}
+
+// Clear erases the line, if one was drawn, so that a message starts on a
+// line of its own; the next Show draws it again.
+func (p *ProgressLine) Clear() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shown {
+		fmt.Fprint(p.W, "\r\033[K")
+		p.shown = false
+	}
 }
 
 // Finish ends the line, if one was drawn.
@@ -170,14 +186,20 @@ func ProgressLog(log *slog.Logger) func(pipeline.Progress) {
 		last = time.Now()
 		attrs := []any{"done", p.Done, "total", p.Total, "submitted", p.Submitted, "rejected", p.Rejected,
 			"failed", p.Failed, "final", p.Final, "waiting", p.Waiting, "phase", p.Phase, "elapsed_seconds", int64(p.Elapsed.Seconds())}
-		if rate, eta, ok := p.RateETA(); rate > 0 {
-			attrs = append(attrs, "rate_per_hour", int64(rate))
-			if ok {
-				attrs = append(attrs, "eta_seconds", int64(eta.Seconds()))
-			}
-		}
-		log.Info("progress", attrs...)
+		log.Info("progress", rateAttrs(attrs, p.RateETA)...)
 	}
+}
+
+// rateAttrs appends a progress log line's rate_per_hour and eta_seconds
+// (each when known) to attrs.
+func rateAttrs(attrs []any, rateETA func() (float64, time.Duration, bool)) []any {
+	if rate, eta, ok := rateETA(); rate > 0 {
+		attrs = append(attrs, "rate_per_hour", int64(rate))
+		if ok {
+			attrs = append(attrs, "eta_seconds", int64(eta.Seconds()))
+		}
+	}
+	return attrs
 }
 
 // FinalSummary shows a run's summary: printed for people on stderr
