@@ -16,5 +16,7 @@
 // a verification or leaves anything behind, and no Result carries a secret:
 // base URLs lose their userinfo, DSNs are shown as a path or host:port/db.
 //
-// A check without a deadline on its context gets DefaultTimeout.
+// Print writes the checklist and Err names the checks that failed.
+// setup.Deps.Preflight runs the four on the dependencies a run of a config
+// would use. A check without a deadline on its context gets DefaultTimeout.
 package preflight

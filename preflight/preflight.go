@@ -2,6 +2,7 @@ package preflight
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -63,6 +64,22 @@ func Print(w io.Writer, rs ...Result) (failed int) {
 		}
 	}
 	return failed
+}
+
+// Err is nil when every result passed, else an error naming the checks
+// that failed: "pre-flight checks failed (see above): credentials,
+// destination". Their details are in the checklist Print writes.
+func Err(rs ...Result) error {
+	var failed []string
+	for _, r := range rs {
+		if !r.OK {
+			failed = append(failed, r.Name)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return errors.New("pre-flight checks failed (see above): " + strings.Join(failed, ", "))
 }
 
 // result completes a Result from the outcome of a check.

@@ -167,3 +167,16 @@ func TestPrint(t *testing.T) {
 		t.Errorf("Print = %d,\n%s\nwant 1,\n%s", failed, b.String(), want)
 	}
 }
+
+func TestErr(t *testing.T) {
+	t.Parallel()
+	ok := preflight.Result{Name: preflight.NameStore, OK: true}
+	if err := preflight.Err(ok, ok); err != nil {
+		t.Errorf("all passed: %v", err)
+	}
+	err := preflight.Err(preflight.Result{Name: preflight.NameCredentials, Err: errors.New("x")}, ok,
+		preflight.Result{Name: preflight.NameDestination, Err: errors.New("y")})
+	if err == nil || err.Error() != "pre-flight checks failed (see above): credentials, destination" {
+		t.Errorf("Err = %v", err)
+	}
+}

@@ -10,7 +10,8 @@
 // does not depend on the command; the rest is built on first use. Close
 // releases it all. A command still decides what happens on the Store (locks,
 // runs, workers): setup only opens it, and checks before a run that the
-// Store and the destination belong together (Deps.CheckKnownJob). Logger
-// and ExportLockTTL read the log: and limits.lease keys the same way for
-// every command.
+// Store and the destination belong together (Deps.CheckKnownJob); it runs
+// the pre-flight checks of `validate -check` on what a run would use
+// (Deps.Preflight, which creates nothing). Logger and ExportLockTTL read
+// the log: and limits.lease keys the same way for every command.
 package setup

@@ -44,14 +44,17 @@ var commands = []command{
 			"sandbox in process and runs the same code path as 'idbatch run'.",
 		examples: []string{"idbatch demo", "idbatch demo -n 200 -dir /tmp/idbatch-demo"}},
 	{name: "validate", config: true,
-		summary: "dry run: read the manifest, fetch and normalize every image, report rejections; no API call",
+		summary: "dry run: read the manifest, fetch and normalize every image, report rejections; -check: pre-flight",
 		about: "Reads the manifest, fetches and normalizes every image as a run would, and reports the rejections\n" +
 			"by reason, the API calls a run needs, how long they take, how many limits.max_duration runs that is\n" +
 			"and (with -price-per-verification) what it costs. The rejected rows are written in the failures.csv\n" +
 			"shape (manifest columns, line, reason) to <job>-rejects.csv beside the config: fixed, that file loads\n" +
-			"as a manifest. No API call, no credentials needed, nothing written to the Store.",
+			"as a manifest. No API call, no credentials needed, nothing written to the Store.\n" +
+			"-check then also checks what a run needs: the credentials (one /status call, nothing spent), the Store\n" +
+			"(inspected, never created or migrated), the export destination (a probe object written, read back and\n" +
+			"deleted) and the webhook settings; any failed check exits 1.",
 		examples: []string{"idbatch validate -c idbatch.yaml", "idbatch validate -c idbatch.yaml -sample 1000 -price-per-verification 0.90",
-			"idbatch validate -c idbatch.yaml -rejects /tmp/rejects.csv"}},
+			"idbatch validate -c idbatch.yaml -check -sample 100", "idbatch validate -c idbatch.yaml -rejects /tmp/rejects.csv"}},
 	{name: "status", config: true,
 		summary:  "counts per state for a job, overdue results, orphans, last runs",
 		about:    "Reads an existing Store (it never creates one) and prints counts per state, overdue results,\npossible orphan tokens and the last runs. DSN passwords are never shown.",

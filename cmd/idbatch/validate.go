@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/idbatch/idbatch/export"
 	"github.com/idbatch/idbatch/ingest"
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/preflight"
 	"github.com/idbatch/idbatch/report"
 	"github.com/idbatch/idbatch/setup"
 )
@@ -42,7 +44,10 @@ func writeRejects(path string, recs []pipeline.Record) error {
 // normalize every image as a run would, and report the rejections by
 // reason, the API calls a run needs and the time they take at
 // limits.requests_per_hour. It makes no API call (no credentials are
-// needed) and writes nothing to the Store.
+// needed) and writes nothing to the Store. With -check it then runs the
+// pre-flight checks (setup.Deps.Preflight): one /status call that spends
+// nothing, the Store inspected, a probe object written to the destination
+// and deleted, the webhook settings.
 func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cf commonFlags
 	fs := newFlagSet("validate", stderr, &cf)
@@ -50,6 +55,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	sample := fs.Int("sample", 0, "validate a random sample of this many records (0: all)")
 	seed := fs.Uint64("seed", 1, "the sample's seed: the same seed picks the same records")
 	price := fs.Float64("price-per-verification", 0, "estimate the cost at this price per verification (your contract's)")
+	check := fs.Bool("check", false, "also check the credentials (one /status call, nothing spent), the Store, the export destination (write and delete a probe object) and the webhook settings")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -60,7 +66,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(false); err != nil {
+	if err := cfg.Validate(*check); err != nil { // the checks need the credentials
 		return err
 	}
 	deps, err := setup.Open(ctx, cfg, setup.Options{S3: true})
@@ -90,7 +96,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	opts := report.ValidateOptions{RequestsPerHour: cfg.Limits.RequestsPerHour, MaxDuration: cfg.Limits.MaxDuration,
-		MaxSubmissions: cfg.Limits.MaxSubmissions, Sample: *sample, Price: *price}
+		MaxSubmissions: cfg.Limits.MaxSubmissions, Sample: *sample, Price: *price, Checks: *check}
 	if path := rejectsPath(*rejects, cf.config, cfg.Job); path != "" && len(rep.Rejected) > 0 {
 		if err := writeRejects(path, rep.Rejected); err != nil {
 			return fmt.Errorf("rejects: %w", err)
@@ -98,8 +104,15 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		opts.RejectsPath = path
 	}
 	report.WriteValidate(stdout, rep, opts)
+	var errs []error
 	if rep.Infra > 0 {
-		return fmt.Errorf("%d records could not be fetched (see above); a run would retry them", rep.Infra)
+		errs = append(errs, fmt.Errorf("%d records could not be fetched (see above); a run would retry them", rep.Infra))
 	}
-	return nil
+	if *check {
+		fmt.Fprintln(stdout, "\npre-flight:")
+		rs := deps.Preflight(ctx)
+		preflight.Print(stdout, rs...)
+		errs = append(errs, preflight.Err(rs...))
+	}
+	return errors.Join(errs...)
 }
