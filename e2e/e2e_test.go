@@ -1,17 +1,13 @@
-package main
+package e2e
 
 import (
 	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,73 +20,6 @@ import (
 	"github.com/idbatch/idbatch/ingest/sample"
 	"github.com/idbatch/idbatch/submit/idenfy/idenfytest"
 )
-
-var binPath string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "idbatch-bin")
-	if err != nil {
-		panic(err)
-	}
-	binPath = filepath.Join(dir, "idbatch")
-	if out, err := exec.Command("go", "build", "-tags", "crashpoints", "-o", binPath, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build idbatch: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	// Not a port the kernel picks (127.0.0.1:0): between this function
-	// closing it and the binary binding it, an outgoing connection of a
-	// parallel test (HTTP, S3, PostgreSQL clients) may take the same
-	// ephemeral port as its local port. Ports 10000-19999 are below the
-	// ephemeral range (32768+) and the CI's PostgreSQL port (20000+), and
-	// none is handed out twice in this process.
-	freePorts.Lock()
-	defer freePorts.Unlock()
-	for range 1000 {
-		port := 10000 + rand.IntN(10000)
-		if freePorts.used[port] {
-			continue
-		}
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		freePorts.used[port] = true
-		return ln.Addr().String()
-	}
-	t.Fatal("no free port in 10000-19999")
-	return ""
-}
-
-var freePorts = struct {
-	sync.Mutex
-	used map[int]bool
-}{used: map[int]bool{}}
-
-// runBinary runs the built idbatch and returns its exit code and stderr.
-func runBinary(t *testing.T, args ...string) (int, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, args...)
-	var stderr, stdout bytes.Buffer
-	cmd.Stderr, cmd.Stdout = &stderr, &stdout
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run idbatch: %v", err)
-	}
-	return code, stdout.String() + stderr.String()
-}
 
 // TestRunEndToEnd runs the binary against a real S3-compatible server and the
 // sandbox over HTTP, reads the Parquet output back with DuckDB and checks

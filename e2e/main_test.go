@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/pipeline/pgstore"
+	"github.com/idbatch/idbatch/pipeline/sqlitestore"
+)
+
+// binPath is the idbatch binary TestMain built for every test of the package.
+var binPath string
+
+// TestMain builds idbatch once, with the race detector (a data race in a
+// process the tests drive fails its run: the race runtime exits 66) and with
+// the crash points compiled in.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "idbatch-bin")
+	if err != nil {
+		panic(err)
+	}
+	binPath = filepath.Join(dir, "idbatch")
+	build := exec.Command("go", "build", "-race", "-tags", "crashpoints", "-o", binPath, "github.com/idbatch/idbatch/cmd/idbatch")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build idbatch: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	// Not a port the kernel picks (127.0.0.1:0): between this function
+	// closing it and the binary binding it, an outgoing connection of a
+	// parallel test (HTTP, S3, PostgreSQL clients) may take the same
+	// ephemeral port as its local port. Ports 10000-19999 are below the
+	// ephemeral range (32768+) and the CI's PostgreSQL port (20000+), and
+	// none is handed out twice in this process.
+	freePorts.Lock()
+	defer freePorts.Unlock()
+	for range 1000 {
+		port := 10000 + rand.IntN(10000)
+		if freePorts.used[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		freePorts.used[port] = true
+		return ln.Addr().String()
+	}
+	t.Fatal("no free port in 10000-19999")
+	return ""
+}
+
+var freePorts = struct {
+	sync.Mutex
+	used map[int]bool
+}{used: map[int]bool{}}
+
+// runBinary runs the built idbatch and returns its exit code and stderr.
+func runBinary(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, args...)
+	var stderr, stdout bytes.Buffer
+	cmd.Stderr, cmd.Stdout = &stderr, &stdout
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run idbatch: %v", err)
+	}
+	return code, stdout.String() + stderr.String()
+}
+
+// The exit codes of DESIGN.md that the tests expect (cmd/idbatch's
+// constants, which a test outside package main cannot name).
+const (
+	exitOK          = 0
+	exitFatal       = 1
+	exitTooManyFail = 3
+)
+
+// openStore opens the Store a DSN of the tests names (sqlite://PATH, or a
+// PostgreSQL DSN), as the binary does, to read what a run left in it.
+func openStore(ctx context.Context, dsn string) (pipeline.Store, error) {
+	if pgstore.IsDSN(dsn) {
+		st, err := pgstore.Open(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	st, err := sqlitestore.OpenDSN(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// jsonLines returns the JSON lines of a log output, each decoded.
+func jsonLines(t *testing.T, s string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		if !strings.HasPrefix(l, "{") {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not a JSON line: %s", l)
+		}
+		out = append(out, m)
+	}
+	return out
+}
