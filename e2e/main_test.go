@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idbatch/idbatch/export/exporttest"
 	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/pipeline/pgstore"
 	"github.com/idbatch/idbatch/pipeline/sqlitestore"
@@ -133,4 +134,69 @@ func jsonLines(t *testing.T, s string) []map[string]any {
 		out = append(out, m)
 	}
 	return out
+}
+
+// storeRecords reads a job's records from the Store a run left.
+func storeRecords(t testing.TB, dsn, job string) []pipeline.Record {
+	t.Helper()
+	st, err := openStore(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := st.List(context.Background(), pipeline.ListQuery{Job: job})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// byClientID indexes records by client id (records without a usable one,
+// rejected before any API call, share the key "").
+func byClientID(recs []pipeline.Record) map[string]pipeline.Record {
+	by := make(map[string]pipeline.Record, len(recs))
+	for _, r := range recs {
+		by[r.Input.ClientID] = r
+	}
+	return by
+}
+
+// jobStatus is the part of `idbatch status -json` the tests read.
+type jobStatus struct {
+	Total          int            `json:"total"`
+	States         map[string]int `json:"states"`
+	AwaitingExport int            `json:"awaiting_export"`
+}
+
+// statusJSON runs `idbatch status -json` on a config.
+func statusJSON(t *testing.T, cfgPath string) jobStatus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, "status", "-c", cfgPath, "-json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("status -json: %v\n%s", err, stderr.String())
+	}
+	var s jobStatus
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("status -json: %v\n%s", err, b)
+	}
+	return s
+}
+
+// duckDB reports whether the DuckDB harness can read the Parquet output back,
+// for checks that cannot be a subtest (a testing.TB of a benchmark): without
+// it the Parquet checks are skipped with a log line, the charge and Store
+// checks before them having run; under CI a missing harness fails t.
+func duckDB(t testing.TB) bool {
+	t.Helper()
+	if _, _, err := exporttest.Find(); err != nil && os.Getenv("CI") == "" {
+		t.Logf("Parquet check skipped: DuckDB harness not available (%v); run `%s`", err, exporttest.InstallHint)
+		return false
+	}
+	exporttest.Available(t) // under CI, fails t when the harness is missing
+	return true
 }
