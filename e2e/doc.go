@@ -10,6 +10,9 @@
 //
 //	go build -race -tags crashpoints ./cmd/idbatch
 //
+// leaving only the image codecs and compressors uninstrumented. With -bench
+// it builds without -race, so that the benchmarks measure a release build.
+//
 // The package has no code of its own beyond this comment; it follows the
 // layout of s5cmd's e2e directory. The tests run with every `go test ./...`.
 package e2e

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -30,7 +31,8 @@ var uninstrumentedPkgs = []string{"image/...", "golang.org/x/image/...", "compre
 
 // TestMain builds idbatch once, with the race detector (a data race in a
 // process the tests drive fails its run: the race runtime exits 66) and with
-// the crash points compiled in.
+// the crash points compiled in. With -bench it builds without -race: the
+// benchmarks measure the CPU and the throughput of what is released.
 //
 // Every package of idbatch and its dependencies is instrumented except the
 // standard library's and x/image's image codecs and compressors
@@ -45,6 +47,10 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binPath = filepath.Join(dir, "idbatch")
+	flag.Parse()
+	if b := flag.Lookup("test.bench"); b != nil && b.Value.String() != "" {
+		race = false // the benchmarks measure CPU and throughput: a release build, crash points aside
+	}
 	if out, err := goBuild(context.Background(), binPath, "crashpoints"); err != nil {
 		fmt.Fprintf(os.Stderr, "build idbatch: %v\n%s", err, out)
 		os.RemoveAll(dir)
@@ -55,12 +61,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// goBuild builds cmd/idbatch to out with -race (but uninstrumentedPkgs) and
-// the build tags, and returns go build's output.
+// race is whether goBuild builds with the race detector: always, unless
+// benchmarks are run (-bench).
+var race = true
+
+// goBuild builds cmd/idbatch to out with the build tags and, if race, with
+// -race (but uninstrumentedPkgs), and returns go build's output.
 func goBuild(ctx context.Context, out string, tags ...string) ([]byte, error) {
-	args := []string{"build", "-race", "-tags", strings.Join(tags, ","), "-o", out}
-	for _, p := range uninstrumentedPkgs {
-		args = append(args, "-gcflags="+p+"=-race=false")
+	args := []string{"build", "-tags", strings.Join(tags, ","), "-o", out}
+	if race {
+		args = append(args, "-race")
+		for _, p := range uninstrumentedPkgs {
+			args = append(args, "-gcflags="+p+"=-race=false")
+		}
 	}
 	return exec.CommandContext(ctx, "go", append(args, "github.com/idbatch/idbatch/cmd/idbatch")...).CombinedOutput()
 }
