@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -33,7 +33,7 @@ import (
 // benchmark (the shipped expiry is 900 s; 3 s would expire tokens waiting in
 // the limiter's queue for their /process).
 //
-//	go test -run '^$' -bench BenchmarkAccountLimit -benchtime 1x ./cmd/idbatch/
+//	go test -run '^$' -bench BenchmarkAccountLimit -benchtime 1x ./e2e/
 func BenchmarkAccountLimit(b *testing.B) {
 	for _, n := range []int{1, 4} {
 		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
