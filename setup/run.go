@@ -49,6 +49,9 @@ type RunResult struct {
 	Summary     pipeline.Summary
 	SummaryPath string
 	ReportPath  string
+	// Log is the run's logger: the command's, with the job, the run id and
+	// the worker (for the final summary line).
+	Log *slog.Logger
 }
 
 // Run is the scheduled job: load the source, submit, wait for results,
@@ -189,7 +192,7 @@ func Run(ctx context.Context, cfg config.Config, o RunOptions) (RunResult, error
 		runErr = fmt.Errorf("%w (nothing was lost: records not submitted stay pending; rerun when fixed)", runErr)
 		sum.Error = runErr.Error()
 	}
-	res := RunResult{Summary: sum}
+	res := RunResult{Summary: sum, Log: log}
 	// What is left is recorded even when the run's context was cancelled.
 	ctx = context.WithoutCancel(ctx)
 	if res.SummaryPath, err = report.SaveSummary(ctx, dest, sum); err != nil {

@@ -68,10 +68,10 @@ func execute(parent context.Context, cfg config.Config, o execOptions) (pipeline
 		ro.Progress = o.stderr
 	}
 	res, err := setup.Run(ctx, cfg, ro)
-	if res.Summary.FinishedAt.IsZero() { // failed before the run: the error says it all
+	if res.Log == nil { // failed before the run: the error says it all
 		return res.Summary, err
 	}
-	finalSummary(o.stderr, log, cfg, res.Summary, res.SummaryPath, res.ReportPath)
+	finalSummary(o.stderr, res.Log, cfg, res.Summary, res.SummaryPath, res.ReportPath)
 	return res.Summary, err
 }
 
