@@ -3,7 +3,7 @@ package pipeline
 // CrashEnv names the environment variable that arms a crash point, for the
 // crash tests: "point" or "point:N" (the Nth time the point is reached).
 // Crash points exist only in binaries built with the build tag
-// "crashpoints" (the crash tests build one); in every other build
+// "crashpoints" (e2e/ builds one for its tests); in every other build
 // CrashPoint is an empty function and the environment is never read.
 const CrashEnv = "IDBATCH_CRASH_AT"
 

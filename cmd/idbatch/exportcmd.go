@@ -32,7 +32,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer deps.Close()
 	st := deps.Store
-	runID := newRunID(time.Now())
+	runID := setup.NewRunID(time.Now())
 	exp := &export.Exporter{Dest: deps.Dest, Job: cfg.Job, RunID: runID, Worker: worker.label(), Compression: cfg.Export.Compression,
 		Lock: st, LockTTL: setup.ExportLockTTL(cfg), Log: setup.Logger(cfg.Log, stderr, false).With("job", cfg.Job, "worker", worker.label())}
 	rep, err := exp.Export(ctx, st)

@@ -61,7 +61,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	st := deps.Store
 
 	start := time.Now()
-	runID := newRunID(start)
+	runID := setup.NewRunID(start)
 	lims := deps.Limits(log)
 	m := metrics.New(st, cfg.Job, lims.Local, version)
 	webhooks := &results.Handler{Store: st, SigningKey: []byte(cfg.Idenfy.WebhookSigningKey), RunID: runID, Job: cfg.Job,

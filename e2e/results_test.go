@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 
 	"github.com/idbatch/idbatch/export/exporttest"
 	"github.com/idbatch/idbatch/ingest/sample"
+	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/submit/idenfy"
 	"github.com/idbatch/idbatch/submit/idenfy/idenfytest"
 )
@@ -176,8 +177,9 @@ func sumOf(vs []idenfytest.Verification, f func(idenfytest.Verification) int) in
 }
 
 // TestRunCollectsResults runs `idbatch run` with the results delivered in
-// every way iDenfy may deliver them, and checks that the exported results
-// are identical each time.
+// every way iDenfy may deliver them, checks each run in its Store and in the
+// sandbox's billing (every record final, exported, charged once), and that
+// the stored and (with DuckDB) the exported results are identical each time.
 func TestRunCollectsResults(t *testing.T) {
 	root := t.TempDir()
 	recs, manifest := resultsManifest(t, root)
@@ -190,12 +192,17 @@ func TestRunCollectsResults(t *testing.T) {
 		}
 		return d
 	}
-	exporttest.Available(t)
 	var mu sync.Mutex
 	exportDirs := map[string]string{}
-	keep := func(name, dir string) {
+	stored := map[string][]pipeline.Result{}
+	// keep checks a case's Store and the sandbox's billing (without DuckDB)
+	// and keeps its export and its stored results for the comparison at the end.
+	keep := func(t *testing.T, sb *idenfytest.Server, dir, exports string) {
+		t.Helper()
+		res := checkStoreAndCharges(t, recs, sb, dir)
 		mu.Lock()
-		exportDirs[name] = dir
+		exportDirs[t.Name()] = exports
+		stored[t.Name()] = res
 		mu.Unlock()
 	}
 	n := len(recs)
@@ -210,7 +217,8 @@ func TestRunCollectsResults(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer sb.Close()
-			cfg, exports := writeResultsConfig(t, caseDir(t), manifest, resultsCase{listen: hook, pollAfter: time.Minute, pollPerHour: 0, sandboxBase: base, waitForFinal: 30 * time.Second})
+			dir := caseDir(t)
+			cfg, exports := writeResultsConfig(t, dir, manifest, resultsCase{listen: hook, pollAfter: time.Minute, pollPerHour: 0, sandboxBase: base, waitForFinal: 30 * time.Second})
 			code, out := runBinary(t, "run", "-c", cfg)
 			if code != 0 {
 				t.Fatalf("run exited %d:\n%s", code, out)
@@ -223,7 +231,7 @@ func TestRunCollectsResults(t *testing.T) {
 			if got := sumOf(vs, func(v idenfytest.Verification) int { return v.WebhooksDelivered }); got != 2*n {
 				t.Errorf("%d webhooks delivered, want %d (automatic and manual)", got, 2*n)
 			}
-			keep(t.Name(), exports)
+			keep(t, sb, dir, exports)
 		})
 
 		t.Run("no webhooks, polling only", func(t *testing.T) {
@@ -238,7 +246,8 @@ func TestRunCollectsResults(t *testing.T) {
 			}
 			defer sb.Close()
 			const perHour = 36000 // 10 calls a second
-			cfg, exports := writeResultsConfig(t, caseDir(t), manifest, resultsCase{listen: hook, pollAfter: time.Second, pollPerHour: perHour, sandboxBase: base, waitForFinal: 30 * time.Second})
+			dir := caseDir(t)
+			cfg, exports := writeResultsConfig(t, dir, manifest, resultsCase{listen: hook, pollAfter: time.Second, pollPerHour: perHour, sandboxBase: base, waitForFinal: 30 * time.Second})
 			start := time.Now()
 			code, out := runBinary(t, "run", "-c", cfg)
 			elapsed := time.Since(start)
@@ -258,7 +267,7 @@ func TestRunCollectsResults(t *testing.T) {
 			if budget := perHour*elapsed.Hours() + 1; float64(status+data) > budget {
 				t.Errorf("%d poll calls in %s exceed poll_max_per_hour %d (%.0f)", status+data, elapsed, perHour, budget)
 			}
-			keep(t.Name(), exports)
+			keep(t, sb, dir, exports)
 		})
 
 		t.Run("duplicated and reordered webhooks, with polling", func(t *testing.T) {
@@ -272,14 +281,15 @@ func TestRunCollectsResults(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer sb.Close()
-			cfg, exports := writeResultsConfig(t, caseDir(t), manifest, resultsCase{listen: hook, pollAfter: 2 * time.Second, pollPerHour: 36000, sandboxBase: base, waitForFinal: 30 * time.Second})
+			dir := caseDir(t)
+			cfg, exports := writeResultsConfig(t, dir, manifest, resultsCase{listen: hook, pollAfter: 2 * time.Second, pollPerHour: 36000, sandboxBase: base, waitForFinal: 30 * time.Second})
 			if code, out := runBinary(t, "run", "-c", cfg); code != 0 {
 				t.Fatalf("run exited %d:\n%s", code, out)
 			}
 			if st := sb.Stats(); st.WebhooksDuplicated == 0 || st.WebhooksReordered == 0 {
 				t.Errorf("the sandbox duplicated %d and reordered %d webhooks; the case needs both", st.WebhooksDuplicated, st.WebhooksReordered)
 			}
-			keep(t.Name(), exports)
+			keep(t, sb, dir, exports)
 		})
 
 		t.Run("receiver down for a while", func(t *testing.T) {
@@ -318,7 +328,8 @@ func TestRunCollectsResults(t *testing.T) {
 				go srv.Serve(ln)
 				proxyUp <- srv
 			}()
-			cfg, exports := writeResultsConfig(t, caseDir(t), manifest, resultsCase{listen: hook, pollAfter: time.Second, pollPerHour: 36000, sandboxBase: base, waitForFinal: 30 * time.Second})
+			dir := caseDir(t)
+			cfg, exports := writeResultsConfig(t, dir, manifest, resultsCase{listen: hook, pollAfter: time.Second, pollPerHour: 36000, sandboxBase: base, waitForFinal: 30 * time.Second})
 			code, out := runBinary(t, "run", "-c", cfg)
 			close(stopWatch)
 			if srv := <-proxyUp; srv != nil {
@@ -340,7 +351,7 @@ func TestRunCollectsResults(t *testing.T) {
 			if req := sb.Requests(); req[idenfy.PathStatus] < lost || req[idenfy.PathData] < lost {
 				t.Errorf("%d final webhooks were lost but the poller made %d /status and %d /data calls", lost, req[idenfy.PathStatus], req[idenfy.PathData])
 			}
-			keep(t.Name(), exports)
+			keep(t, sb, dir, exports)
 		})
 
 		t.Run("receiver in idbatch serve", func(t *testing.T) {
@@ -392,34 +403,88 @@ func TestRunCollectsResults(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "webhook receiver stopped") {
 				t.Errorf("serve after SIGTERM exited %d:\n%s", code, out)
 			}
-			keep(t.Name(), exports)
+			keep(t, sb, dir, exports)
 		})
 	})
 
 	if len(exportDirs) != 5 {
 		t.Fatalf("%d cases exported, want 5", len(exportDirs))
 	}
-	exported := exportedRows(t, exportDirs)
-	ref := exported["TestRunCollectsResults/cases/webhooks_only"]
-	if ref == nil {
-		t.Fatal("the reference case did not export")
+	const refCase = "TestRunCollectsResults/cases/webhooks_only"
+	// The results the Store holds are the same each time (without what
+	// differs by nature: the scan_ref, how and when the result arrived).
+	refStored := stored[refCase]
+	if len(refStored) != len(recs) {
+		t.Fatalf("the reference case stored %d results for %d records", len(refStored), len(recs))
 	}
-	checkOutcomes(t, recs, ref)
-	for name, rows := range exported {
-		if len(rows) != len(ref) {
-			t.Errorf("%s: %d rows, webhooks only: %d", name, len(rows), len(ref))
-			continue
+	for name, res := range stored {
+		for i := range res {
+			if !reflect.DeepEqual(res[i], refStored[i]) {
+				t.Errorf("%s: client %s: stored result %+v, webhooks only: %+v", name, recs[i].ClientID, res[i], refStored[i])
+			}
 		}
-		for i := range rows {
-			if !reflect.DeepEqual(rows[i], ref[i]) {
-				for k, v := range ref[i] {
-					if !reflect.DeepEqual(rows[i][k], v) {
-						t.Errorf("%s: client %v column %s = %v, webhooks only: %v", name, ref[i]["client_id"], k, rows[i][k], v)
+	}
+
+	// The exported rows are the same each time, as DuckDB reads them:
+	// skipped without the harness (failed under CI).
+	t.Run("parquet", func(t *testing.T) {
+		exporttest.Available(t)
+		exported := exportedRows(t, exportDirs)
+		ref := exported[refCase]
+		if ref == nil {
+			t.Fatal("the reference case did not export")
+		}
+		checkOutcomes(t, recs, ref)
+		for name, rows := range exported {
+			if len(rows) != len(ref) {
+				t.Errorf("%s: %d rows, webhooks only: %d", name, len(rows), len(ref))
+				continue
+			}
+			for i := range rows {
+				if !reflect.DeepEqual(rows[i], ref[i]) {
+					for k, v := range ref[i] {
+						if !reflect.DeepEqual(rows[i][k], v) {
+							t.Errorf("%s: client %v column %s = %v, webhooks only: %v", name, ref[i]["client_id"], k, rows[i][k], v)
+						}
 					}
 				}
 			}
 		}
+	})
+}
+
+// checkStoreAndCharges checks a case's run in its Store and in the sandbox's
+// billing: every record final with the sandbox's decision and the manual
+// review, exported, charged one token and one /process. It returns the
+// records' results in the order of recs, without the fields that differ from
+// run to run by nature (scan_ref, source, raw payload, arrival time).
+func checkStoreAndCharges(t *testing.T, recs []sample.Sample, sb *idenfytest.Server, dir string) []pipeline.Result {
+	t.Helper()
+	stored := storeRecords(t, "sqlite://"+filepath.Join(dir, "state.db"), resultsJob)
+	byClient := byClientID(stored)
+	charges := sb.Charges()
+	if len(stored) != len(recs) || charges.ProcessesAccepted != len(recs) {
+		t.Errorf("the Store holds %d records, the sandbox accepted %d processes; the manifest has %d records", len(stored), charges.ProcessesAccepted, len(recs))
 	}
+	var out []pipeline.Result
+	for _, s := range recs {
+		r, ok := byClient[s.ClientID]
+		c := charges.PerClient[s.ClientID]
+		if c.Tokens != 1 || c.Processes != 1 {
+			t.Errorf("record %s charged %d tokens and %d processes, want 1 and 1", s.ClientID, c.Tokens, c.Processes)
+		}
+		want := idenfytest.Decide(s.ClientID, s.Country, s.DocumentType).Overall
+		if !ok || r.State != pipeline.StateFinal || string(r.Outcome) != want || r.Result == nil || !r.Result.Final || r.Result.ManualFace == "" || r.ExportedAt.IsZero() {
+			t.Errorf("record %s: in the Store %v, state %s, outcome %s, exported at %v; sandbox decided %s (final, with the manual review, exported)",
+				s.ClientID, ok, r.State, r.Outcome, r.ExportedAt, want)
+			out = append(out, pipeline.Result{})
+			continue
+		}
+		res := *r.Result
+		res.ScanRef, res.Source, res.Raw, res.ReceivedAt = "", "", nil, time.Time{}
+		out = append(out, res)
+	}
+	return out
 }
 
 // serveProc is a running `idbatch serve`.

@@ -1,8 +1,9 @@
-package main
+package e2e
 
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,14 +27,15 @@ import (
 //     95 % of the records were processed) is reported too;
 //   - 429s-after-first-window (goal 0) and 429s in all;
 //   - cpu-ms/record: user+system CPU of every idbatch process ÷ records;
-//   - rate-after-kill: the calls per second in the 10 s after the kill, ÷ L.
+//   - rate-after-kill: the calls per second in the 10 s after the kill, ÷ L;
+//   - a timeline (in the log): the calls per 5 s ÷ L, and the 429s in them.
 //
 // Possible orphans of the killed worker (its /token calls in flight) are
 // retried after a 60 s token expiry here, so that the job ends in the
 // benchmark (the shipped expiry is 900 s; 3 s would expire tokens waiting in
 // the limiter's queue for their /process).
 //
-//	go test -run '^$' -bench BenchmarkAccountLimit -benchtime 1x ./cmd/idbatch/
+//	go test -run '^$' -bench BenchmarkAccountLimit -benchtime 1x ./e2e/
 func BenchmarkAccountLimit(b *testing.B) {
 	for _, n := range []int{1, 4} {
 		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
@@ -161,6 +163,21 @@ func accountLimitScenario(b *testing.B, workers int) limitResult {
 		}
 	}
 	r.cpuPerRecord = float64(cpu.Milliseconds()) / records
+	{ // timeline: calls and 429s per 5 s
+		var line []string
+		var prev sample
+		for _, s := range samples {
+			if prev.at.IsZero() {
+				prev = s
+				continue
+			}
+			if s.at.Sub(prev.at) >= 5*time.Second {
+				line = append(line, fmt.Sprintf("%.0fs:%.2f/%d", s.at.Sub(first.at).Seconds(), float64(s.calls-prev.calls)/s.at.Sub(prev.at).Seconds()/perSec, s.throttled-prev.throttled))
+				prev = s
+			}
+		}
+		b.Logf("timeline (ratio of L per 5 s / 429s): %s", strings.Join(line, " "))
+	}
 	if !killAt.IsZero() {
 		var a, z sample
 		for _, s := range samples {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -24,7 +24,7 @@ import (
 //     possible orphan that waits for its token's expiry (17 min); such
 //     records are left out of both measures and counted in orphans/op.
 //
-//     go test -run '^$' -bench BenchmarkRecovery -benchtime 1x ./cmd/idbatch/
+//     go test -run '^$' -bench BenchmarkRecovery -benchtime 1x ./e2e/
 func BenchmarkRecovery(b *testing.B) {
 	var ratio, restart, orphans float64
 	var restarts int

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -266,7 +266,8 @@ func (e *crashEnv) unexported() int {
 // rerun to completion: zero records verified twice (the sandbox's billing:
 // one /process at most; two tokens only for a record that was a possible
 // orphan, the extra token iDenfy's docs warn about), zero records lost,
-// every record in an end state, and the Parquet output holding each ended
+// every record in an end state and marked exported in the Store; these run
+// everywhere. Last, with DuckDB, the Parquet output holding each ended
 // record exactly once.
 func (e *crashEnv) verify(waitingOrphans ...int64) {
 	t := e.t
@@ -303,6 +304,9 @@ func (e *crashEnv) verify(waitingOrphans ...int64) {
 			}
 		case r.State.End():
 			ended[s.ClientID] = true
+			if r.ExportedAt.IsZero() {
+				t.Errorf("ended record %d (%s) is not marked exported", r.ID, r.State)
+			}
 			if r.State == pipeline.StateFinal && r.Outcome != pipeline.OutcomeExpired && c.Processes != 1 {
 				t.Errorf("record %d is final (%s) with %d processes at the sandbox", r.ID, r.Outcome, c.Processes)
 			}
@@ -320,8 +324,7 @@ func (e *crashEnv) verify(waitingOrphans ...int64) {
 	// The charge and Store checks above run everywhere; reading the Parquet
 	// back needs DuckDB (an independent reader): without it, only this part
 	// is skipped locally (under CI=true it fails).
-	if _, _, err := exporttest.Find(); err != nil && os.Getenv("CI") == "" {
-		t.Logf("Parquet check skipped: DuckDB harness not available (%v); run `%s`", err, exporttest.InstallHint)
+	if !duckDB(t) {
 		return
 	}
 	glob := filepath.Join(e.dir, "export") + "/**/*.parquet"
