@@ -29,10 +29,11 @@ const (
 	// NoStore: the command needs no Store (validate).
 	NoStore StoreMode = iota
 	// CreateStore opens the Store, creating a SQLite file and its directory
-	// if needed: for run and demo (and report, which has always opened it so).
+	// if needed: for run and demo.
 	CreateStore
 	// ExistingStore opens a Store that a run has created; a missing SQLite
-	// file is an error and nothing is created: status, export, delete, serve.
+	// file is an error and nothing is created: status, export, delete, serve,
+	// report.
 	ExistingStore
 )
 

@@ -173,6 +173,8 @@ func TestMisuseMessagesAndExitCodes(t *testing.T) {
 		{[]string{"delete", "-c", good, "-older-than", "30d", "-dry-run"}, exitFatal, "does not exist"},
 		{[]string{"serve", "-c", write("serve.yaml", base+"store: sqlite://"+filepath.Join(dir, "nonexistent", "x.db")+"\nidenfy: {webhook_signing_key: k}\n"),
 			"-listen", "127.0.0.1:0", "-poll=false"}, exitFatal, "does not exist"},
+		// After serve: a Store created by mistake would have let serve start.
+		{[]string{"report", "-c", good}, exitFatal, "does not exist"},
 		{[]string{"status", "-c", write("lease.yaml", base+"limits: {lease: 1ns}\n")}, exitFatal, "limits.lease: must be between 1s and 24h, got 1ns"},
 		{[]string{"status", "-c", write("typo.yaml", base+"limits: {max_failure_ration: 1}\n")}, exitFatal, "did you mean limits.max_failure_ratio?"},
 		{[]string{"status", "-c", good, "-store", "mysql://u:pw@h/x"}, exitUsage, "postgresql://"},

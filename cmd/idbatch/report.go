@@ -29,7 +29,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	deps, err := setup.Open(ctx, cfg, setup.Options{Store: setup.CreateStore})
+	deps, err := setup.Open(ctx, cfg, setup.Options{Store: setup.ExistingStore})
 	if err != nil {
 		return err
 	}
