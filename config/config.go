@@ -202,7 +202,8 @@ func Defaults() Config {
 // the job's state are resolved against the file's directory, so that one
 // config names one Store, one manifest and one export whatever the working
 // directory (cron starts in $HOME): a relative sqlite:// Store path, a
-// relative local source.manifest and a relative local export.destination.
+// relative local source.manifest, source.local_root and a relative local
+// export.destination.
 // s3://, file:// and absolute paths are kept as written; flags that override
 // them (-store) are relative to the working directory, as users expect.
 func Load(path string) (Config, error) {
@@ -219,6 +220,7 @@ func Load(path string) (Config, error) {
 		dir := filepath.Dir(abs)
 		cfg.Store = ResolveStoreDSN(cfg.Store, dir)
 		cfg.Source.Manifest = resolveLocalPath(cfg.Source.Manifest, dir)
+		cfg.Source.LocalRoot = resolveLocalPath(cfg.Source.LocalRoot, dir)
 		cfg.Export.Destination = resolveLocalPath(cfg.Export.Destination, dir)
 	}
 	if l := cfg.Limits.Lease; l >= MinLease && l < SaneLease {

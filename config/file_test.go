@@ -203,7 +203,7 @@ func TestLocalPathsRelativeToConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("job: x\nsource: {manifest: in/m.csv}\nexport: {destination: ./out/}\n")
+	write("job: x\nsource: {manifest: in/m.csv, local_root: images}\nexport: {destination: ./out/}\n")
 	for _, cwd := range []string{dir, filepath.Join(dir, "conf"), t.TempDir()} {
 		t.Chdir(cwd)
 		rel, _ := filepath.Rel(cwd, cfgPath)
@@ -216,6 +216,9 @@ func TestLocalPathsRelativeToConfig(t *testing.T) {
 		}
 		if want := filepath.Join(dir, "conf", "out") + "/"; cfg.Export.Destination != want {
 			t.Errorf("from %s: destination %s, want %s", cwd, cfg.Export.Destination, want)
+		}
+		if want := filepath.Join(dir, "conf", "images"); cfg.Source.LocalRoot != want {
+			t.Errorf("from %s: local_root %s, want %s", cwd, cfg.Source.LocalRoot, want)
 		}
 	}
 	// The default destination (./exports/) is the config's too.
