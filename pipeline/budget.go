@@ -51,7 +51,10 @@ func TakeBudget(ctx context.Context, st BudgetStore, name string, n int, perSeco
 	err = st.UpdateBudget(ctx, name, now, func(b *Budget, now time.Time) {
 		got, wait = b.Take(now, n, perSecond, burst)
 	})
-	return got, wait, err
+	if err != nil {
+		return 0, 0, err // the take was not written: no tokens
+	}
+	return got, wait, nil
 }
 
 // RefillBudget computes a token bucket's take: from level at `at`, refilled

@@ -93,6 +93,17 @@ func Run(ctx context.Context, cfg config.Config, o RunOptions) (RunResult, error
 	if err := st.StartRun(ctx, pipeline.Run{ID: runID, Job: cfg.Job, Command: o.Command, StartedAt: start}); err != nil {
 		return fail(fmt.Errorf("store: %w", err))
 	}
+	// From here a run that fails before the Runner is recorded as ended
+	// (exit 1), not left "running" for status to call killed.
+	fail = func(err error) (RunResult, error) {
+		sum := pipeline.Summary{Job: cfg.Job, RunID: runID, StartedAt: start, FinishedAt: time.Now(), ExitCode: pipeline.ExitFatal, Error: err.Error()}
+		js, _ := json.Marshal(sum)
+		if ferr := st.FinishRun(context.WithoutCancel(ctx), pipeline.Run{ID: runID, Job: cfg.Job, Command: o.Command, StartedAt: start,
+			FinishedAt: sum.FinishedAt, ExitCode: sum.ExitCode, Summary: js}); ferr != nil {
+			log.Error("run not recorded", pipeline.LogKeyErr, ferr)
+		}
+		return RunResult{Summary: sum}, err // no Log: the error says it all
+	}
 	beforeLoad, err := st.Counts(ctx, cfg.Job)
 	if err != nil {
 		return fail(fmt.Errorf("store: %w", err))

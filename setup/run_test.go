@@ -2,8 +2,11 @@ package setup
 
 import (
 	"context"
+	"log/slog"
+	"path/filepath"
 	"testing"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/pipeline"
 )
 
@@ -29,5 +32,33 @@ func TestExitCodeCountsOnlyWhatTheRunEnded(t *testing.T) {
 	}
 	if exitCode(pipeline.Summary{Interrupted: true}, context.Canceled, 0.2, endedInRun{Bad: 9}) != pipeline.ExitInterrupted {
 		t.Error("interrupted")
+	}
+}
+
+// A run that fails before the Runner (here: its manifest is missing) is
+// recorded as ended with exit 1, so that status does not call it running
+// or killed.
+func TestRunFailingAtLoadIsRecordedAsEnded(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Defaults()
+	cfg.Job = "j"
+	cfg.Store = "sqlite://" + filepath.Join(dir, "state.db")
+	cfg.Source.Manifest = filepath.Join(dir, "missing.csv")
+	cfg.Export.Destination = filepath.Join(dir, "exports") + "/"
+	res, err := Run(context.Background(), cfg, RunOptions{Command: "run", Worker: "w0", Log: slog.New(slog.DiscardHandler)})
+	if err == nil || res.Summary.ExitCode != pipeline.ExitFatal {
+		t.Fatalf("run with a missing manifest: exit %d, err %v", res.Summary.ExitCode, err)
+	}
+	st, err := OpenStore(context.Background(), cfg.Store, ExistingStore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	runs, err := st.Runs(context.Background(), "j", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].FinishedAt.IsZero() || runs[0].ExitCode != pipeline.ExitFatal {
+		t.Errorf("runs = %+v, want one finished with exit 1", runs)
 	}
 }

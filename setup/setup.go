@@ -33,7 +33,9 @@ const (
 	CreateStore
 	// ExistingStore opens a Store that a run has created; a missing SQLite
 	// file is an error and nothing is created: status, export, delete, serve,
-	// report.
+	// report. On PostgreSQL a database without idbatch's tables gets them
+	// (migrations run on every open): serve's Deployment may start before
+	// the first worker creates them.
 	ExistingStore
 )
 

@@ -36,14 +36,26 @@ type SharedBudget struct {
 	// limit is lower than configured, and cuts 10 %; a 429 after a quiet
 	// Storm is a burst at a window's edge, and cuts 1 %. Default 30 s.
 	Storm time.Duration
+	// InFlight: a 429 within the pause plus InFlight of the last cut
+	// answers a request sent before the pause (an upload takes seconds),
+	// not a new signal: it extends the pause and cuts nothing. Default 5 s.
+	InFlight time.Duration
 
 	mu    sync.Mutex
 	local int // tokens taken and not yet spent
 }
 
-// minFactor is the floor of the account's rate, as a fraction of the
-// configured one.
-const minFactor = 0.05
+const (
+	// minFactor is the floor of the account's rate, as a fraction of the
+	// configured one.
+	minFactor = 0.05
+	// maxPause caps the account's pause after a 429: a Retry-After of a
+	// day (a proxy's, say) must not stop every worker, and the next runs,
+	// for a day. The client gives up retrying a call after as long.
+	maxPause = 2 * time.Minute
+	// longWait: a wait for the budget this long is logged.
+	longWait = 30 * time.Second
+)
 
 // Wait blocks until the account's budget grants one call, or ctx ends. A
 // Store that fails is retried every second (the call waits; nothing is lost).
@@ -60,7 +72,8 @@ func (b *SharedBudget) Wait(ctx context.Context) error {
 			return nil
 		}
 		got, wait, err := pipeline.TakeBudget(ctx, b.Store, b.Name, chunk, b.PerSecond, b.Burst, time.Now())
-		if err != nil {
+		switch {
+		case err != nil:
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -68,10 +81,11 @@ func (b *SharedBudget) Wait(ctx context.Context) error {
 				b.Log.Warn("account budget unavailable; retrying", pipeline.LogKeyErr, err)
 			}
 			wait = time.Second
-		}
-		if got > 0 {
+		case got > 0:
 			b.local = got - 1
 			return nil
+		case wait >= longWait && b.Log != nil:
+			b.Log.Warn("the account is paused after a 429; waiting", "until", time.Now().Add(wait).UTC().Format(time.RFC3339))
 		}
 		// A little jitter spreads the workers' retries over the refill;
 		// more would leave the account's tokens untaken.
@@ -90,8 +104,10 @@ func (b *SharedBudget) Wait(ctx context.Context) error {
 // Retry-After, 0 when absent). In one Store update, for every worker:
 //
 //   - the account pauses: the bucket's level becomes a debt of retryAfter
-//     (at least 1 s) of calls, so no worker calls before the server said;
-//   - once per pause, in proportion: after a quiet Storm, the 429 is a
+//     (at least 1 s, at most 2 min) of calls, so no worker calls before
+//     the server said;
+//   - once per pause (a 429 while the account is still paused, or within
+//     InFlight after, answers a request sent before it), in proportion: after a quiet Storm, the 429 is a
 //     burst at the edge of the server's window, and the account's rate is
 //     held 1 % lower (a sliding window of W seconds then has 1 % of W of
 //     room for the bursts that caused it); within Storm of the last cut,
@@ -99,12 +115,13 @@ func (b *SharedBudget) Wait(ctx context.Context) error {
 //     below 5 % of the configured rate. The lowered rate holds for Hold
 //     after the last cut, then the configured rate is probed again.
 func (b *SharedBudget) Throttled(ctx context.Context, retryAfter time.Duration) error {
-	hold, storm := cmp.Or(b.Hold, 10*time.Minute), cmp.Or(b.Storm, 30*time.Second)
-	pause := max(retryAfter, time.Second)
+	hold, storm, inFlight := cmp.Or(b.Hold, 10*time.Minute), cmp.Or(b.Storm, 30*time.Second), cmp.Or(b.InFlight, 5*time.Second)
+	pause := min(max(retryAfter, time.Second), maxPause)
 	return b.Store.UpdateBudget(ctx, b.Name, time.Now(), func(bu *pipeline.Budget, now time.Time) {
 		bu.Take(now, 0, b.PerSecond, b.Burst) // refill up to now
-		if !bu.LastCut.IsZero() && now.Sub(bu.LastCut) < pause {
-			// The same pause: requests that were in flight.
+		if bu.Level < 0 || (!bu.LastCut.IsZero() && now.Sub(bu.LastCut) < pause+inFlight) {
+			// The account is still paused: a request that was in flight
+			// when it paused, not a new signal.
 			bu.Level = min(bu.Level, -bu.Rate(b.PerSecond, now)*pause.Seconds())
 			return
 		}

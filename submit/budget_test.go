@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/pipeline/sqlitestore"
 	"github.com/idbatch/idbatch/submit"
 )
@@ -69,8 +70,8 @@ func TestSharedBudgetThrottled(t *testing.T) {
 	defer st.Close()
 	ctx := context.Background()
 	const rate = 100.0
-	a := &submit.SharedBudget{Store: st, Name: "api:acct", PerSecond: rate, Burst: 2, Chunk: 1, Storm: 3 * time.Second}
-	b := &submit.SharedBudget{Store: st, Name: "api:acct", PerSecond: rate, Burst: 2, Chunk: 1, Storm: 3 * time.Second}
+	a := &submit.SharedBudget{Store: st, Name: "api:acct", PerSecond: rate, Burst: 2, Chunk: 1, Storm: 3 * time.Second, InFlight: 300 * time.Millisecond}
+	b := &submit.SharedBudget{Store: st, Name: "api:acct", PerSecond: rate, Burst: 2, Chunk: 1, Storm: 3 * time.Second, InFlight: 300 * time.Millisecond}
 	if err := a.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -91,12 +92,27 @@ func TestSharedBudgetThrottled(t *testing.T) {
 	if f, _ := b.Factor(ctx); f != 0.99 {
 		t.Errorf("after an isolated 429 (and one in flight) the account runs at %v of its rate, want 0.99", f)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	// A slow request sent before the pause, answered just after it: no cut.
+	if err := b.Throttled(ctx, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := a.Factor(ctx); f != 0.99 {
+		t.Errorf("a 429 just after the pause (a request in flight): factor %v, want still 0.99", f)
+	}
+	time.Sleep(1500 * time.Millisecond) // past that pause and InFlight
 	if err := b.Throttled(ctx, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if f, _ := a.Factor(ctx); f < 0.890 || f > 0.892 {
 		t.Errorf("a 429 soon after the pause: factor %v, want 0.891 (10 %% more)", f)
+	}
+	// A Retry-After of a day pauses the account for 2 minutes at most.
+	d := &submit.SharedBudget{Store: st, Name: "api:proxy", PerSecond: rate, Burst: 2}
+	if err := d.Throttled(ctx, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, wait, err := pipeline.TakeBudget(ctx, st, "api:proxy", 1, rate, 2, time.Now()); err != nil || wait > 2*time.Minute+time.Second || wait < time.Minute {
+		t.Errorf("after Retry-After 24h the account waits %v (%v), want at most about 2 min", wait, err)
 	}
 	// Hold elapsed: the configured rate again.
 	c := &submit.SharedBudget{Store: st, Name: "api:other", PerSecond: rate, Burst: 2, Hold: time.Millisecond}

@@ -36,9 +36,11 @@ var (
 var errLimiter = errors.New("limiter")
 
 // checkRetries is how many times CheckCredentials retries a transient
-// failure: one, so that a blip does not fail a pre-flight, and an
-// unreachable host is reported within a second.
-const checkRetries = 1
+// failure: none. The pre-flight promises exactly one call, and a 429 it
+// met must not be followed by another (on a shared Store it pauses the
+// account); a blip fails the check, which says so, and running it again is
+// cheap.
+const checkRetries = 0
 
 // CheckCredentials makes the cheapest authenticated call iDenfy offers and
 // reports whether the API key and secret are accepted. It returns nil when
@@ -75,8 +77,8 @@ const checkRetries = 1
 // The call goes through the client's Limiter like every other (Wait before
 // each attempt, Throttled after a 429), so a shared account budget counts
 // it, and a WithBeforeSend hook on ctx runs as for any call. Transient
-// failures (network, 5xx, 429) are retried once, not Config.MaxRetries
-// times.
+// failures (network, 5xx, 429) are not retried (checkRetries): the check
+// is one call, and says what stopped it.
 func (c *Client) CheckCredentials(ctx context.Context) error {
 	body, err := json.Marshal(ScanRefRequest{ScanRef: CheckScanRef})
 	if err != nil {
