@@ -84,14 +84,24 @@ func Logger(cfg config.LogConfig, w io.Writer, quiet bool) *slog.Logger {
 	default:
 		level = slog.LevelInfo
 	}
-	f, ok := w.(*os.File)
-	tty := ok && term.IsTerminal(int(f.Fd()))
-	if quiet && tty && level < slog.LevelWarn {
+	if quiet && IsTerminal(w) && level < slog.LevelWarn {
 		level = slog.LevelWarn
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Format == "json" || (cfg.Format != "text" && !tty) {
+	if JSONLogs(cfg, w) {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// JSONLogs reports whether Logger writes JSON to w: log.format json, or
+// not text and w is not a terminal.
+func JSONLogs(cfg config.LogConfig, w io.Writer) bool {
+	return cfg.Format == "json" || (cfg.Format != "text" && !IsTerminal(w))
+}
+
+// IsTerminal reports whether w is a terminal.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

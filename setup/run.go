@@ -93,15 +93,20 @@ func Run(ctx context.Context, cfg config.Config, o RunOptions) (RunResult, error
 	if err := st.StartRun(ctx, pipeline.Run{ID: runID, Job: cfg.Job, Command: o.Command, StartedAt: start}); err != nil {
 		return fail(fmt.Errorf("store: %w", err))
 	}
+	// finishRun records the run's end in the Store, even when ctx was
+	// cancelled.
+	finishRun := func(sum pipeline.Summary) {
+		js, _ := json.Marshal(sum)
+		if err := st.FinishRun(context.WithoutCancel(ctx), pipeline.Run{ID: runID, Job: cfg.Job, Command: o.Command, StartedAt: start,
+			FinishedAt: sum.FinishedAt, ExitCode: sum.ExitCode, Summary: js}); err != nil {
+			log.Error("run not recorded", pipeline.LogKeyErr, err)
+		}
+	}
 	// From here a run that fails before the Runner is recorded as ended
 	// (exit 1), not left "running" for status to call killed.
 	fail = func(err error) (RunResult, error) {
 		sum := pipeline.Summary{Job: cfg.Job, RunID: runID, StartedAt: start, FinishedAt: time.Now(), ExitCode: pipeline.ExitFatal, Error: err.Error()}
-		js, _ := json.Marshal(sum)
-		if ferr := st.FinishRun(context.WithoutCancel(ctx), pipeline.Run{ID: runID, Job: cfg.Job, Command: o.Command, StartedAt: start,
-			FinishedAt: sum.FinishedAt, ExitCode: sum.ExitCode, Summary: js}); ferr != nil {
-			log.Error("run not recorded", pipeline.LogKeyErr, ferr)
-		}
+		finishRun(sum)
 		return RunResult{Summary: sum}, err // no Log: the error says it all
 	}
 	beforeLoad, err := st.Counts(ctx, cfg.Job)
@@ -212,10 +217,7 @@ func Run(ctx context.Context, cfg config.Config, o RunOptions) (RunResult, error
 	if res.ReportPath, err = report.SaveRunReport(ctx, dest, st, sum, report.Options{RequestsPerHour: cfg.Limits.RequestsPerHour}); err != nil {
 		log.Error("run report not written", pipeline.LogKeyErr, err)
 	}
-	js, _ := json.Marshal(sum)
-	if err := st.FinishRun(ctx, pipeline.Run{ID: runID, Job: cfg.Job, Command: o.Command, StartedAt: start, FinishedAt: sum.FinishedAt, ExitCode: sum.ExitCode, Summary: js}); err != nil {
-		log.Error("run not recorded", pipeline.LogKeyErr, err)
-	}
+	finishRun(sum)
 	m.Publish(ctx, mc, log)
 	return res, runErr
 }

@@ -112,16 +112,7 @@ func (l *Limiter) Throttled(retryAfter time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	l.throttles++
-	l.streak++
-	pause := retryAfter
-	if pause <= 0 {
-		backoff := time.Second << min(l.streak-1, 6) // 1s … 64s
-		pause = backoff/2 + rand.N(backoff/2+1)
-	}
-	if until := now.Add(pause); until.After(l.pausedTo) {
-		l.pausedTo = until
-	}
+	pause := l.pauseLocked(now, retryAfter)
 	// Multiplicative decrease, at most once per pause so that a burst of 429s
 	// from requests already in flight counts as one signal.
 	if l.lastCut.IsZero() || now.Sub(l.lastCut) > pause {
@@ -174,15 +165,23 @@ func (l *Limiter) Throttled(retryAfter time.Duration) {
 func (l *Limiter) Pause(d time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.pauseLocked(l.now(), d)
+}
+
+// pauseLocked counts a 429 and makes every caller wait from now for d, or
+// for the backoff of the current streak (1 s doubling to 64 s, jittered)
+// when d is 0. It returns the pause.
+func (l *Limiter) pauseLocked(now time.Time, d time.Duration) time.Duration {
 	l.throttles++
 	l.streak++
 	if d <= 0 {
-		backoff := time.Second << min(l.streak-1, 6)
+		backoff := time.Second << min(l.streak-1, 6) // 1s … 64s
 		d = backoff/2 + rand.N(backoff/2+1)
 	}
-	if until := l.now().Add(d); until.After(l.pausedTo) {
+	if until := now.Add(d); until.After(l.pausedTo) {
 		l.pausedTo = until
 	}
+	return d
 }
 
 // Succeeded reports an answer that was not a 429: it resets the backoff

@@ -56,7 +56,7 @@ type execOptions struct {
 // first SIGTERM, with the progress line on a terminal, and shows its
 // summary. It returns the summary (with its exit code) and a fatal error.
 func execute(parent context.Context, cfg config.Config, o execOptions) (pipeline.Summary, error) {
-	tty := isTerminal(o.stderr)
+	tty := setup.IsTerminal(o.stderr)
 	log := o.log
 	if log == nil {
 		log = setup.Logger(cfg.Log, o.stderr, tty)
@@ -78,6 +78,5 @@ func execute(parent context.Context, cfg config.Config, o execOptions) (pipeline
 // finalSummary shows the run's summary as cfg's logs want it: one JSON
 // line for machines, printed for people (report.FinalSummary).
 func finalSummary(stderr io.Writer, log *slog.Logger, cfg config.Config, sum pipeline.Summary, summaryPath, reportPath string) {
-	jsonLogs := cfg.Log.Format == "json" || (cfg.Log.Format != "text" && !isTerminal(stderr))
-	report.FinalSummary(stderr, log, jsonLogs, sum, summaryPath, reportPath, cfg.Limits.MaxFailureRatio)
+	report.FinalSummary(stderr, log, setup.JSONLogs(cfg.Log, stderr), sum, summaryPath, reportPath, cfg.Limits.MaxFailureRatio)
 }

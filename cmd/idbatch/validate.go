@@ -88,7 +88,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	prep := &ingest.Preparer{Objects: src.Objects, Options: cfg.NormalizeOptions(), MaxRequestBytes: cfg.Normalize.MaxRequestBytes}
-	prog := report.NewValidateProgress(stderr, setup.Logger(cfg.Log, stderr, true), isTerminal(stderr))
+	prog := report.NewValidateProgress(stderr, setup.Logger(cfg.Log, stderr, true), setup.IsTerminal(stderr))
 	rep, err := ingest.ValidateRecords(ctx, read, prep, ingest.ValidateOptions{Workers: cfg.Normalize.Workers, Total: total,
 		Progress: prog.Show, FetchError: func(where string, err error) { prog.Clear(); fmt.Fprintf(stderr, "%s: %v\n", where, err) }})
 	prog.Finish()
