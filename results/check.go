@@ -94,7 +94,7 @@ func CheckWebhook(ctx context.Context, s WebhookSettings) (WebhookCheck, error) 
 }
 
 // checkCallbackURL checks s.CallbackURL; it returns the URL as it may be
-// shown (userinfo removed) and whether it is usable.
+// shown (userinfo removed, query values redacted) and whether it is usable.
 func checkCallbackURL(s WebhookSettings, bad func(key, format string, a ...any), warn func(format string, a ...any)) (string, bool) {
 	const key = "idenfy.token.callbackUrl"
 	u, err := url.Parse(s.CallbackURL)
@@ -107,6 +107,14 @@ func checkCallbackURL(s WebhookSettings, bad func(key, format string, a ...any),
 		bad(key, "must not contain user:password (it is sent to iDenfy with every token); use the Dashboard's custom headers or OAuth")
 		u.User = nil
 		ok = false
+	}
+	if u.RawQuery != "" {
+		// A query often carries a shared secret (?token=…): show its keys only.
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{"REDACTED"}
+		}
+		u.RawQuery = q.Encode()
 	}
 	shown := u.String()
 	host := u.Hostname()

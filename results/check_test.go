@@ -81,6 +81,9 @@ func TestCheckWebhook(t *testing.T) {
 		{name: "userinfo",
 			s:    results.WebhookSettings{Listen: ":0", Path: path, SigningKey: key, CallbackURL: "https://bob:hunter2@batch.example.com/webhooks/idenfy"},
 			errs: []string{"must not contain user:password"}},
+		{name: "secret in the query",
+			s:      results.WebhookSettings{Listen: ":0", Path: path, SigningKey: key, CallbackURL: "https://batch.example.com/webhooks/idenfy?token=hunter2"},
+			detail: "iDenfy calls https://batch.example.com/webhooks/idenfy?token=REDACTED"},
 		{name: "path rewritten by a proxy",
 			s:        results.WebhookSettings{Listen: ":0", Path: path, SigningKey: key, CallbackURL: "https://batch.example.com/hooks/kyc"},
 			warnings: []string{`path "/hooks/kyc" differs from results.webhook_path "/webhooks/idenfy"`}},
@@ -122,6 +125,9 @@ func TestCheckWebhook(t *testing.T) {
 			}
 			if err == nil && !strings.Contains(c.Detail, tc.detail) {
 				t.Errorf("detail = %q, want %q", c.Detail, tc.detail)
+			}
+			if shown := c.Detail + strings.Join(c.Warnings, "\n"); strings.Contains(shown, "hunter2") {
+				t.Errorf("the check shows a secret: %q", shown)
 			}
 		})
 	}
