@@ -35,6 +35,7 @@ func Load(ctx context.Context, src *Source, st pipeline.Store, job string, now t
 		total.Updated += ls.Updated
 		total.Unchanged += ls.Unchanged
 		total.Kept += ls.Kept
+		total.NewRejects += ls.NewRejects
 		batch = batch[:0]
 		return nil
 	}

@@ -109,10 +109,6 @@ func Run(ctx context.Context, cfg config.Config, o RunOptions) (RunResult, error
 		finishRun(sum)
 		return RunResult{Summary: sum}, err // no Log: the error says it all
 	}
-	beforeLoad, err := st.Counts(ctx, cfg.Job)
-	if err != nil {
-		return fail(fmt.Errorf("store: %w", err))
-	}
 	loadStats, objs, err := loadSource(ctx, cfg, st, deps.S3, log)
 	if err != nil {
 		return fail(err)
@@ -199,7 +195,7 @@ func Run(ctx context.Context, cfg config.Config, o RunOptions) (RunResult, error
 		prog.Finish()
 	}
 	sum.Load = &loadStats
-	ended := countEnded(sum, beforeLoad, afterLoad)
+	ended := countEnded(sum, loadStats, afterLoad)
 	sum.Extra = map[string]any{"api": lims.Local.Stats(), "webhooks_received": webhooks.Received(), "store": config.RedactDSN(cfg.Store), "ended_in_run": ended,
 		report.ExtraAPIPerMinute: m.APIPerMinute()}
 	sum.ExitCode = exitCode(sum, runErr, cfg.Limits.MaxFailureRatio, ended)
@@ -269,23 +265,30 @@ func (a exporter) Export(ctx context.Context) (pipeline.ExportReport, error) {
 }
 
 // endedInRun is what a run ended, for limits.max_failure_ratio: records
-// this run rejected or failed, bad manifest rows it loaded, and results
-// that became final while it ran. Records that earlier runs (or a run
-// beside this one) ended and this run merely exported are not counted.
+// this run rejected or failed, bad manifest rows its load stored, and
+// results that became final while it ran. Records that earlier runs, or
+// workers beside this one, ended are not counted.
 type endedInRun struct {
 	Bad   int `json:"rejected_or_failed"`
 	Final int `json:"final_results"`
 }
 
-// countEnded computes endedInRun from the run's counters and the Store's
-// counts before the manifest was loaded, after it was loaded, and at the end.
-func countEnded(sum pipeline.Summary, beforeLoad, afterLoad map[pipeline.State]int) endedInRun {
-	badRows := max(0, afterLoad[pipeline.StateRejected]-beforeLoad[pipeline.StateRejected])
+// countEnded computes endedInRun from the run's counters, its load's
+// statistics and the Store's counts after the load. The results that became
+// final while the run ran are the job's new finals, bounded by what they can
+// have come from in this run: the records it submitted, and those awaiting a
+// result when it started (a killed run's). The bound is what keeps one of N
+// workers from counting the others' results as its own.
+func countEnded(sum pipeline.Summary, load pipeline.LoadStats, afterLoad map[pipeline.State]int) endedInRun {
 	final := 0
 	if sum.States != nil {
 		final = max(0, sum.States[pipeline.StateFinal]-afterLoad[pipeline.StateFinal])
 	}
-	return endedInRun{Bad: sum.Rejected + sum.Failed + badRows, Final: final}
+	awaiting := 0
+	for _, s := range []pipeline.State{pipeline.StateTokening, pipeline.StateTokened, pipeline.StateSubmitted, pipeline.StateOrphan} {
+		awaiting += afterLoad[s]
+	}
+	return endedInRun{Bad: sum.Rejected + sum.Failed + load.NewRejects, Final: min(final, sum.Submitted+awaiting)}
 }
 
 // exitCode maps a run's outcome to the exit codes of DESIGN.md. The failure

@@ -101,12 +101,14 @@ func (s *Store) Load(ctx context.Context, job string, recs []pipeline.Record, no
 		var inserts []loadRow
 		updates := map[int64]loadRow{}
 		var updOrder []int64
+		written := map[string]bool{} // key → this load writes it as rejected
 		for _, r := range rows {
 			e, ok := have[r.key]
 			switch {
 			case !ok:
 				have[r.key] = existing{hash: r.hash, state: pipeline.State(r.state), ins: len(inserts)}
 				inserts = append(inserts, r)
+				written[r.key] = pipeline.State(r.state) == pipeline.StateRejected
 				st.Inserted++
 			case e.hash == r.hash:
 				st.Unchanged++
@@ -121,10 +123,16 @@ func (s *Store) Load(ctx context.Context, job string, recs []pipeline.Record, no
 				}
 				e.hash, e.state = r.hash, pipeline.State(r.state)
 				have[r.key] = e
+				written[r.key] = pipeline.State(r.state) == pipeline.StateRejected
 				st.Updated++
 			default:
 				st.Kept++
 				st.KeptKeys = append(st.KeptKeys, r.key)
+			}
+		}
+		for _, rejected := range written {
+			if rejected {
+				st.NewRejects++
 			}
 		}
 

@@ -83,6 +83,7 @@ func (s *Store) Load(ctx context.Context, job string, recs []pipeline.Record, no
 	err = s.writeRelaxed(ctx, func(tx *sql.Tx) error {
 		st = pipeline.LoadStats{}
 		have := make(map[string]existing, len(rows))
+		written := map[string]bool{} // key → this load wrote it as rejected
 		q, err := tx.QueryContext(ctx, `SELECT key, id, input_hash, state FROM records
 			WHERE job = ? AND key IN (SELECT value FROM json_each(?))`, job, string(keysJSON))
 		if err != nil {
@@ -131,6 +132,7 @@ func (s *Store) Load(ctx context.Context, job string, recs []pipeline.Record, no
 					return err
 				}
 				have[r.key] = existing{id: id, hash: r.hash, state: r.state}
+				written[r.key] = r.state == pipeline.StateRejected
 				st.Inserted++
 			case e.hash == r.hash:
 				st.Unchanged++
@@ -144,10 +146,16 @@ func (s *Store) Load(ctx context.Context, job string, recs []pipeline.Record, no
 					return fmt.Errorf("update key %q: %d rows (%v)", r.key, n, err)
 				}
 				have[r.key] = existing{id: e.id, hash: r.hash, state: r.state}
+				written[r.key] = r.state == pipeline.StateRejected
 				st.Updated++
 			default:
 				st.Kept++
 				st.KeptKeys = append(st.KeptKeys, r.key)
+			}
+		}
+		for _, rejected := range written {
+			if rejected {
+				st.NewRejects++
 			}
 		}
 		return nil

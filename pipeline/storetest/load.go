@@ -30,8 +30,8 @@ func testLoadIdempotent(t *testing.T, s pipeline.Store) {
 	recs[7].Input.Country = "XX"
 
 	st := mustLoad(t, s, job, recs, T0)
-	if st.Inserted != 50 || st.Updated != 0 || st.Unchanged != 0 || st.Kept != 0 {
-		t.Fatalf("first load: %+v, want 50 inserted", st)
+	if st.Inserted != 50 || st.Updated != 0 || st.Unchanged != 0 || st.Kept != 0 || st.NewRejects != 1 {
+		t.Fatalf("first load: %+v, want 50 inserted, 1 of them rejected", st)
 	}
 	first := mustList(t, s, pipeline.ListQuery{Job: job})
 	if len(first) != 50 {
@@ -64,8 +64,8 @@ func testLoadIdempotent(t *testing.T, s pipeline.Store) {
 	}
 
 	st = mustLoad(t, s, job, recs, at(time.Hour))
-	if st.Inserted != 0 || st.Updated != 0 || st.Unchanged != 50 || st.Kept != 0 || len(st.KeptKeys) != 0 {
-		t.Fatalf("second load of the same manifest: %+v, want 50 unchanged", st)
+	if st.Inserted != 0 || st.Updated != 0 || st.Unchanged != 50 || st.Kept != 0 || len(st.KeptKeys) != 0 || st.NewRejects != 0 {
+		t.Fatalf("second load of the same manifest: %+v, want 50 unchanged, no new reject", st)
 	}
 	if second := mustList(t, s, pipeline.ListQuery{Job: job}); !reflect.DeepEqual(first, second) {
 		t.Errorf("a second load of the same manifest changed records")
@@ -99,8 +99,8 @@ func testLoadUpdatesPendingAndRejected(t *testing.T, s pipeline.Store) {
 	c1.RejectReason = pipeline.RejectBadCountry
 	c1.ErrorMessage = "bad country"
 	st := mustLoad(t, s, job, []pipeline.Record{c0, c1, recs[2]}, at(time.Hour))
-	if st.Updated != 2 || st.Unchanged != 1 || st.Inserted != 0 || st.Kept != 0 {
-		t.Fatalf("load of changed rows: %+v, want 2 updated, 1 unchanged", st)
+	if st.Updated != 2 || st.Unchanged != 1 || st.Inserted != 0 || st.Kept != 0 || st.NewRejects != 1 {
+		t.Fatalf("load of changed rows: %+v, want 2 updated (1 now rejected), 1 unchanged", st)
 	}
 	after := byKey(mustList(t, s, pipeline.ListQuery{Job: job}))
 	r0, r1 := after[c0.Key], after[c1.Key]
@@ -128,8 +128,8 @@ func testLoadUpdatesPendingAndRejected(t *testing.T, s pipeline.Store) {
 	fixed := recs[1]
 	fixed.Input.Country = "LV"
 	st = mustLoad(t, s, job, []pipeline.Record{fixed}, at(3*time.Hour))
-	if st.Updated != 1 {
-		t.Fatalf("load of a fixed rejected row: %+v, want 1 updated", st)
+	if st.Updated != 1 || st.NewRejects != 0 {
+		t.Fatalf("load of a fixed rejected row: %+v, want 1 updated, no new reject", st)
 	}
 	r := mustGet(t, s, r1.ID)
 	if r.State != pipeline.StatePending || r.RejectReason != "" || r.ErrorMessage != "" || r.Outcome != "" ||
@@ -223,8 +223,8 @@ func testLoadRejectedRows(t *testing.T, s pipeline.Store) {
 	recs[2].RejectReason = pipeline.RejectBadManifestRow
 	recs[2].Outcome = pipeline.OutcomeRejected
 	recs[2].RunID = "run-1"
-	if st := mustLoad(t, s, job, recs, T0); st.Inserted != 4 {
-		t.Fatalf("load: %+v", st)
+	if st := mustLoad(t, s, job, recs, T0); st.Inserted != 4 || st.NewRejects != 2 {
+		t.Fatalf("load: %+v, want 4 inserted, 2 of them rejected", st)
 	}
 	got := byKey(mustList(t, s, pipeline.ListQuery{Job: job, States: []pipeline.State{pipeline.StateRejected}}))
 	if len(got) != 2 {
@@ -244,8 +244,8 @@ func testLoadRejectedRows(t *testing.T, s pipeline.Store) {
 		}
 	}
 	// The same rejected rows again: unchanged.
-	if st := mustLoad(t, s, job, recs, at(time.Hour)); st.Unchanged != 4 {
-		t.Errorf("reload: %+v, want 4 unchanged", st)
+	if st := mustLoad(t, s, job, recs, at(time.Hour)); st.Unchanged != 4 || st.NewRejects != 0 {
+		t.Errorf("reload: %+v, want 4 unchanged, no new reject", st)
 	}
 }
 
@@ -316,6 +316,17 @@ func testLoadDefaultsAndValidation(t *testing.T, s pipeline.Store) {
 	}
 	if r, err := s.ByRef(ctx, dup[0].Ref); err != nil || r.Input.FirstName != "Later" {
 		t.Errorf("batch with a key twice: %+v, %v", r.Input, err)
+	}
+	// A bad row fixed later in the same batch is no new reject; a good row
+	// spoiled later in it is one.
+	for i, wantRejects := range []int{0, 1} {
+		rows := Records("job", 40+i, 1)
+		rows = append(rows, rows[0])
+		bad := &rows[i]
+		bad.State, bad.RejectReason, bad.Input.Country = pipeline.StateRejected, pipeline.RejectBadCountry, "XX"
+		if st, err := s.Load(ctx, "job", rows, T0); err != nil || st.NewRejects != wantRejects {
+			t.Errorf("batch with a key twice, row %d bad: %+v, %v; want %d new rejects", i, st, err, wantRejects)
+		}
 	}
 	if _, err := s.Load(ctx, "", recs, T0); err == nil {
 		t.Error("empty job: no error")
