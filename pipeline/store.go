@@ -26,16 +26,16 @@ var ErrLocked = errors.New("pipeline: held by another owner")
 
 // LoadStats tells what a manifest load did.
 type LoadStats struct {
-	Inserted  int      `json:"inserted"`  // new records
-	Updated   int      `json:"updated"`   // changed rows of records not yet submitted (pending or rejected): input replaced, back to pending (or rejected, when the new row is bad)
-	Unchanged int      `json:"unchanged"` // identical rows
-	Kept      int      `json:"kept"`      // changed rows of records already submitted: the stored input is kept
+	Inserted  int `json:"inserted"`  // new records
+	Updated   int `json:"updated"`   // changed rows of records not yet submitted (pending or rejected): input replaced, back to pending (or rejected, when the new row is bad)
+	Unchanged int `json:"unchanged"` // identical rows
+	Kept      int `json:"kept"`      // changed rows of records already submitted: the stored input is kept
 	// NewRejects counts the records this load left rejected by writing a bad
 	// row (inserted, or replacing a pending or rejected record's row): the
 	// bad rows this load ended, not those an earlier or concurrent load
 	// stored. A key given twice counts once, by its last row.
-	NewRejects int `json:"new_rejects"`
-	KeptKeys  []string `json:"-"`         // their keys (client ids: personal data, never in the summary)
+	NewRejects int      `json:"new_rejects"`
+	KeptKeys   []string `json:"-"` // their keys (client ids: personal data, never in the summary)
 
 	// Filled by the caller that reads the manifest, not by the Store:
 	Rows       int            `json:"rows"`               // manifest rows read
