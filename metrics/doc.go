@@ -11,6 +11,8 @@
 //	Store.Counts (at scrape)   → idbatch_records{idbatch_job,state}
 //	Store.Runs (at scrape)     → idbatch_last_run_timestamp_seconds{idbatch_job}, idbatch_last_run_exit_code{idbatch_job},
 //	                             idbatch_last_success_timestamp_seconds{idbatch_job}
+//	Store.Budget (at scrape)   → idbatch_account_rate_factor, idbatch_account_pause_seconds: the
+//	                             account-wide API budget on a shared Store (Metrics.AccountBudget)
 //	the binary                 → idbatch_build_info{version,revision,goversion}
 //
 // By Prometheus' conventions the job is the label idbatch_job: job and

@@ -58,6 +58,11 @@ type runLister interface {
 	Runs(ctx context.Context, job string, n int) ([]pipeline.Run, error)
 }
 
+// BudgetReader is what the account budget gauges need of a Store.
+type BudgetReader interface {
+	Budget(ctx context.Context, name string, now time.Time) (b pipeline.Budget, clock time.Time, found bool, err error)
+}
+
 // jobLabel is the label naming the job (never "job": that one is the scraper's).
 const jobLabel = "idbatch_job"
 
@@ -106,6 +111,25 @@ func New(st RecordCounter, job string, lim *submit.Limiter, version string) *Met
 		}
 	}
 	return m
+}
+
+// AccountBudget adds the gauges of the account-wide API budget b kept in
+// st (a shared, PostgreSQL Store; see setup.Limits.Budget), read from the
+// Store at scrape time and present once the bucket exists:
+// idbatch_account_rate_factor, the fraction of the configured rate in
+// force (1: not lowered after 429s), and idbatch_account_pause_seconds,
+// how long every worker still waits after a 429 (0: not paused). A zero b
+// adds nothing.
+func (m *Metrics) AccountBudget(st BudgetReader, b pipeline.AccountBudget) {
+	if st == nil || b.Name == "" {
+		return
+	}
+	m.reg.MustRegister(&budgetCollector{st: st, b: b,
+		factor: prometheus.NewDesc("idbatch_account_rate_factor",
+			"Fraction of limits.requests_per_hour the iDenfy account's workers are held at after 429s (1: the configured rate), read from the Store at scrape time.", nil, nil),
+		pause: prometheus.NewDesc("idbatch_account_pause_seconds",
+			"Seconds until the iDenfy account's pause after a 429 ends, about (0: not paused; no worker calls the API meanwhile), read from the Store at scrape time.", nil, nil),
+	})
 }
 
 // buildInfo is idbatch_build_info: 1, labelled with the version (the
@@ -159,6 +183,38 @@ func (c *recordsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range pipeline.AllStates {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[s]), c.job, string(s))
 	}
+}
+
+// budgetCollector reads the account's API budget when scraped.
+type budgetCollector struct {
+	st            BudgetReader
+	b             pipeline.AccountBudget
+	factor, pause *prometheus.Desc
+}
+
+func (c *budgetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.factor
+	ch <- c.pause
+}
+
+func (c *budgetCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	b, clock, found, err := c.st.Budget(ctx, c.b.Name, time.Now())
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.factor, err)
+		return
+	}
+	if !found {
+		return // no worker has drawn from it yet
+	}
+	s := b.State(c.b.PerHour/3600, clock)
+	pause := 0.0
+	if !s.PausedUntil.IsZero() {
+		pause = s.PausedUntil.Sub(clock).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(c.factor, prometheus.GaugeValue, s.Factor)
+	ch <- prometheus.MustNewConstMetric(c.pause, prometheus.GaugeValue, pause)
 }
 
 // lastRunCollector reads the job's last finished run (run or demo) from

@@ -118,6 +118,54 @@ func (f fakeRuns) Counts(context.Context, string) (map[pipeline.State]int, error
 }
 func (f fakeRuns) Runs(context.Context, string, int) ([]pipeline.Run, error) { return f.runs, nil }
 
+// fakeBudget is a Store's budgets, read at clock.
+type fakeBudget struct {
+	buckets map[string]pipeline.Budget
+	clock   time.Time
+	err     error
+}
+
+func (f fakeBudget) Budget(_ context.Context, name string, _ time.Time) (pipeline.Budget, time.Time, bool, error) {
+	b, ok := f.buckets[name]
+	return b, f.clock, ok, f.err
+}
+
+// exampleBudget: the account at half its rate after 429s, and paused for
+// 3 minutes more (90 calls of debt at 0.5/s).
+func exampleBudget() fakeBudget {
+	at := time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
+	return fakeBudget{clock: at, buckets: map[string]pipeline.Budget{
+		"api:acct": {Level: -90, At: at, Factor: 0.5, Until: at.Add(10 * time.Minute), LastCut: at}}}
+}
+
+// The account budget gauges read the bucket at scrape time: 1 and 0 when it
+// runs at the configured rate, nothing before any worker drew from it (or
+// with no bucket named: SQLite), and no series with the Store down.
+func TestAccountBudgetMetrics(t *testing.T) {
+	fb := exampleBudget()
+	fb.buckets["api:ok"] = pipeline.Budget{Level: 1, At: fb.clock, Factor: 0.5, Until: fb.clock.Add(-time.Second)}
+	m := New(nil, "", nil, "test")
+	m.AccountBudget(fb, pipeline.AccountBudget{Name: "api:ok", PerHour: 3600})
+	if out := scrape(t, m.Handler()); !strings.Contains(out, "idbatch_account_rate_factor 1\n") || !strings.Contains(out, "idbatch_account_pause_seconds 0\n") {
+		t.Errorf("account at its configured rate:\n%s", out)
+	}
+	for name, b := range map[string]pipeline.AccountBudget{"no bucket": {Name: "api:none", PerHour: 3600}, "none named": {}} {
+		m := New(nil, "", nil, "test")
+		m.AccountBudget(fb, b)
+		if out := scrape(t, m.Handler()); strings.Contains(out, "idbatch_account_") {
+			t.Errorf("%s: account gauges:\n%s", name, out)
+		}
+	}
+	fb.err = errors.New("store down")
+	m = New(nil, "", nil, "test")
+	m.AccountBudget(fb, pipeline.AccountBudget{Name: "api:acct", PerHour: 3600})
+	rr := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rr, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if out := rr.Body.String(); rr.Code != http.StatusOK || strings.Contains(out, "idbatch_account_rate_factor ") || !strings.Contains(out, "idbatch_build_info") {
+		t.Errorf("scrape with the Store down: %d\n%s", rr.Code, out)
+	}
+}
+
 func exampleStore() fakeRuns {
 	at := time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
 	return fakeRuns{counts: map[pipeline.State]int{pipeline.StateFinal: 3},
@@ -134,6 +182,7 @@ func exampleStore() fakeRuns {
 // the last finished run is there to alert on.
 func TestMetricsConventions(t *testing.T) {
 	m := New(exampleStore(), "legacy", submit.NewLimiter(3600, 1), "test")
+	m.AccountBudget(exampleBudget(), pipeline.AccountBudget{Name: "api:acct", PerHour: 3600})
 	m.WebhookOutcome("applied")
 	m.PollOutcome("pending")
 	m.apiRequests.WithLabelValues("token", "201").Inc()
@@ -157,6 +206,8 @@ func TestMetricsConventions(t *testing.T) {
 		`idbatch_last_run_exit_code{idbatch_job="legacy"} 3`,
 		`idbatch_last_success_timestamp_seconds{idbatch_job="legacy"} 1.7410878e+09`, // r1 ended 11:30
 		`idbatch_records{idbatch_job="legacy",state="final"} 3`,
+		"idbatch_account_rate_factor 0.5\n",
+		"idbatch_account_pause_seconds 180\n",
 		`go_goroutines`,
 	} {
 		if !strings.Contains(out, want) {

@@ -32,6 +32,47 @@ func (b *Budget) Rate(perSecond float64, now time.Time) float64 {
 	return perSecond
 }
 
+// BudgetState is what a bucket means for the account at one instant:
+// the rate in force and whether the account is paused after a 429.
+type BudgetState struct {
+	// Factor is the fraction of the configured rate in force (1: the
+	// configured rate); while it is lower, Until is when the configured
+	// rate is probed again.
+	Factor float64
+	Until  time.Time
+	// LastCut is when a 429 last lowered the rate (zero: never).
+	LastCut time.Time
+	// PausedUntil is zero when the account is not paused; else it is in
+	// debt after a 429 (no worker calls), until about then: the debt ÷ the
+	// rate in force (approximate: the rate may change before it is paid).
+	PausedUntil time.Time
+}
+
+// State reads the bucket at now for a configured perSecond, without
+// changing it.
+func (b *Budget) State(perSecond float64, now time.Time) BudgetState {
+	s := BudgetState{Factor: b.Rate(1, now), LastCut: b.LastCut}
+	if s.Factor < 1 {
+		s.Until = b.Until
+	}
+	rate, level := b.Rate(perSecond, now), b.Level
+	if el := now.Sub(b.At).Seconds(); el > 0 {
+		level += el * rate
+	}
+	if level < 0 && rate > 0 {
+		s.PausedUntil = now.Add(time.Duration(-level / rate * float64(time.Second)))
+	}
+	return s
+}
+
+// AccountBudget names an account's bucket in the Store and its configured
+// rate (limits.requests_per_hour), for `idbatch status` and the metrics.
+// The zero value names none.
+type AccountBudget struct {
+	Name    string
+	PerHour float64
+}
+
 // Take refills the bucket to now (at Rate, up to burst) and takes up to n
 // whole tokens; with none, wait is how long until one is there.
 func (b *Budget) Take(now time.Time, n int, perSecond, burst float64) (got int, wait time.Duration) {

@@ -41,5 +41,6 @@
 // Every API call of every worker on a shared Store draws from one token
 // bucket per account kept in the Store (BudgetStore): the sum never exceeds
 // the account's limit, whatever the number of workers, and shares follow the
-// live workers at once.
+// live workers at once. BudgetStore.Budget reads a bucket without writing,
+// for `idbatch status` (Status.Budget) and the metrics.
 package pipeline

@@ -19,9 +19,10 @@ type Status struct {
 	Overdue        int            `json:"overdue_results"` // submitted more than PollAfter ago, no final result
 	OverdueAfter   string         `json:"overdue_after"`   // results.poll_after
 	OldestOverdue  *time.Time     `json:"oldest_overdue_submitted_at,omitempty"`
-	Orphans        []StatusRecord `json:"orphans"`   // possible orphan tokens (the first StatusOrphans)
-	Workers        []StatusWorker `json:"workers"`   // the job's workers, newest first (at most StatusWorkers)
-	Runs           []StatusRun    `json:"last_runs"` // the job's last runs, newest first
+	Orphans        []StatusRecord `json:"orphans"`                  // possible orphan tokens (the first StatusOrphans)
+	Budget         *StatusBudget  `json:"account_budget,omitempty"` // the account's API budget, when the Store keeps one (PostgreSQL)
+	Workers        []StatusWorker `json:"workers"`                  // the job's workers, newest first (at most StatusWorkers)
+	Runs           []StatusRun    `json:"last_runs"`                // the job's last runs, newest first
 }
 
 // StatusWorker is one registered worker and whether it is alive.
@@ -35,6 +36,40 @@ type StatusWorker struct {
 	HeartbeatAt time.Time  `json:"heartbeat_at"`
 	StoppedAt   *time.Time `json:"stopped_at,omitempty"`
 	State       string     `json:"state"` // alive, stopped, dead (heartbeat stale)
+}
+
+// StatusBudget is the account-wide API budget that every worker on a
+// shared (PostgreSQL) Store draws from: the rate in force, and whether the
+// account is paused after a 429. It names no account. Its times are on the
+// Store's clock, as is At.
+type StatusBudget struct {
+	At           time.Time  `json:"at"`                      // when it was read
+	RatePerHour  float64    `json:"rate_per_hour"`           // the configured rate: limits.requests_per_hour
+	Factor       float64    `json:"factor"`                  // the fraction of it in force (1: not lowered)
+	InForce      float64    `json:"rate_in_force_per_hour"`  // RatePerHour × Factor
+	LoweredUntil *time.Time `json:"lowered_until,omitempty"` // while lowered: when the configured rate is probed again
+	LastCut      *time.Time `json:"last_lowered_at,omitempty"`
+	Paused       bool       `json:"paused"`                 // in debt after a 429: no worker calls
+	PausedUntil  *time.Time `json:"paused_until,omitempty"` // about then: the debt ÷ the rate in force
+}
+
+// NewStatusBudget describes b, read at clock, for a configured perHour.
+func NewStatusBudget(b Budget, clock time.Time, perHour float64) StatusBudget {
+	st := b.State(perHour/3600, clock)
+	s := StatusBudget{At: clock, RatePerHour: perHour, Factor: st.Factor, InForce: perHour * st.Factor, Paused: !st.PausedUntil.IsZero()}
+	if !st.Until.IsZero() {
+		t := st.Until
+		s.LoweredUntil = &t
+	}
+	if !st.LastCut.IsZero() {
+		t := st.LastCut
+		s.LastCut = &t
+	}
+	if s.Paused {
+		t := st.PausedUntil
+		s.PausedUntil = &t
+	}
+	return s
 }
 
 // StatusRecord names a record without personal data.
@@ -70,13 +105,17 @@ type StatusQuery struct {
 	Now       time.Time
 	PollAfter time.Duration
 	Runs      int
+	// Budget names the account's API bucket (zero: none); Status.Budget
+	// shows it when the Store keeps it.
+	Budget AccountBudget
 }
 
 // CollectStatus reads a job's status from st: its records counted by state,
 // awaiting export and overdue (all counted by the Store, see Store.Stats),
-// its possible orphans, its workers with their liveness, and its last runs
-// (finished, running while their worker is alive, killed otherwise). It
-// only reads.
+// its possible orphans, the account's API budget (when q.Budget names a
+// bucket the Store keeps), its workers with their liveness, and its last
+// runs (finished, running while their worker is alive, killed otherwise).
+// It only reads.
 func CollectStatus(ctx context.Context, st Store, q StatusQuery) (Status, error) {
 	s := Status{Job: q.Job, At: q.Now, States: map[string]int{}, OverdueAfter: q.PollAfter.String(),
 		Orphans: []StatusRecord{}, Workers: []StatusWorker{}, Runs: []StatusRun{}}
@@ -100,6 +139,16 @@ func CollectStatus(ctx context.Context, st Store, q StatusQuery) (Status, error)
 		}
 		for _, o := range orphans {
 			s.Orphans = append(s.Orphans, StatusRecord{ID: o.ID, Ref: o.Ref, IntentAt: o.IntentAt, RetryAt: o.NotBefore, ErrorCode: o.ErrorCode})
+		}
+	}
+	if q.Budget.Name != "" {
+		b, clock, found, err := st.Budget(ctx, q.Budget.Name, q.Now)
+		if err != nil {
+			return s, err
+		}
+		if found {
+			sb := NewStatusBudget(b, clock, q.Budget.PerHour)
+			s.Budget = &sb
 		}
 	}
 	workers, err := st.Workers(ctx, q.Job, StatusWorkers)

@@ -79,4 +79,11 @@ type BudgetStore interface {
 	// runs inside the Store's transaction). TakeBudget and submit's
 	// SharedBudget are built on it.
 	UpdateBudget(ctx context.Context, name string, now time.Time, fn func(b *Budget, now time.Time)) error
+	// Budget reads the bucket name as last written, without writing
+	// anything: found is false, and no bucket is created, when none of that
+	// name exists (nobody has drawn from it). With a bucket, clock is the
+	// instant to read b at (Budget.Rate, Budget.State): the Store's clock
+	// where it has one (PostgreSQL: At, Until and LastCut are on it), else
+	// now.
+	Budget(ctx context.Context, name string, now time.Time) (b Budget, clock time.Time, found bool, err error)
 }

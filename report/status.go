@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -11,8 +13,8 @@ import (
 
 // WriteStatus prints a job's status for people: records by state, awaiting
 // export, overdue results, possible orphan tokens (and what happens to
-// them), workers and the last runs. It names records by Store id and
-// externalRef only.
+// them), the account's API budget, workers and the last runs. It names
+// records by Store id and externalRef only.
 func WriteStatus(w io.Writer, s pipeline.Status) {
 	fmt.Fprintf(w, "job %s (store %s) at %s\n\n", s.Job, s.Store, s.At.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -47,6 +49,9 @@ func WriteStatus(w io.Writer, s pipeline.Status) {
 			fmt.Fprintf(w, "  … and %d more (-json lists the first %d)\n", n-len(s.Orphans), len(s.Orphans))
 		}
 	}
+	if s.Budget != nil {
+		writeBudget(w, *s.Budget)
+	}
 	if len(s.Workers) > 0 {
 		fmt.Fprintf(w, "\nworkers:\n")
 		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -77,4 +82,34 @@ func WriteStatus(w io.Writer, s pipeline.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Command, r.StartedAt.Format(time.RFC3339), dur, exit, done)
 	}
 	_ = tw.Flush()
+}
+
+// writeBudget prints the account-wide API budget: the rate in force and
+// whether the account is paused after a 429.
+func writeBudget(w io.Writer, b pipeline.StatusBudget) {
+	fmt.Fprintf(w, "\naccount API budget (shared by every worker of this iDenfy account):\n")
+	fmt.Fprintf(w, "  configured rate: %.0f requests/hour\n", b.RatePerHour)
+	if b.Factor < 1 {
+		fmt.Fprintf(w, "  rate in force:   %.0f requests/hour (%s %% of the configured rate, lowered after 429s", b.InForce, percent(b.Factor))
+		if b.LoweredUntil != nil {
+			fmt.Fprintf(w, " until %s", b.LoweredUntil.Format(time.RFC3339))
+		}
+		fmt.Fprintf(w, ")\n")
+	} else {
+		fmt.Fprintf(w, "  rate in force:   %.0f requests/hour (the configured rate)\n", b.InForce)
+	}
+	if b.LastCut != nil {
+		fmt.Fprintf(w, "  last lowered:    %s\n", b.LastCut.Format(time.RFC3339))
+	}
+	if b.Paused && b.PausedUntil != nil {
+		fmt.Fprintf(w, "  paused:          yes, after a 429: no worker calls the API until about %s (%s from now)\n",
+			b.PausedUntil.Format(time.RFC3339), max(b.PausedUntil.Sub(b.At).Round(time.Second), time.Second))
+	} else {
+		fmt.Fprintf(w, "  paused:          no\n")
+	}
+}
+
+// percent formats a fraction as a percentage with up to one decimal.
+func percent(f float64) string {
+	return strconv.FormatFloat(math.Round(f*1000)/10, 'f', -1, 64)
 }

@@ -21,6 +21,9 @@ type Limits struct {
 	Poll  interface {     // nil: the poller's own poll_max_per_hour bucket
 		Wait(ctx context.Context) error
 	}
+	// Budget names the account-wide API bucket that API draws from (zero
+	// on SQLite: none), for the metrics.
+	Budget pipeline.AccountBudget
 }
 
 // Limits returns the command's limits, built on the first call with log
@@ -46,17 +49,25 @@ func newLimits(cfg config.Config, st pipeline.Store, log *slog.Logger) Limits {
 	if _, pg := st.(*pgstore.Store); !pg {
 		return Limits{API: local, Local: local}
 	}
-	account := accountKey(cfg)
-	l := Limits{Local: local, API: &submit.AccountLimiter{Limiter: local, Budget: &submit.SharedBudget{
+	api := APIBudget(cfg)
+	l := Limits{Local: local, Budget: api, API: &submit.AccountLimiter{Limiter: local, Budget: &submit.SharedBudget{
 		// Burst 2: however the workers' calls bunch up, the account never
 		// sees more than its rate plus two calls in any window, and a
 		// worker that comes for its token a little late does not lose it.
-		Store: st, Name: "api:" + account, PerSecond: cfg.Limits.RequestsPerHour / 3600, Burst: 2, Log: log,
+		Store: st, Name: api.Name, PerSecond: api.PerHour / 3600, Burst: 2, Log: log,
 	}}}
 	if cfg.Results.PollMaxPerHour > 0 {
-		l.Poll = &submit.SharedBudget{Store: st, Name: "poll:" + account, PerSecond: cfg.Results.PollMaxPerHour / 3600, Burst: 1, Chunk: 1, Log: log}
+		l.Poll = &submit.SharedBudget{Store: st, Name: "poll:" + accountKey(cfg), PerSecond: cfg.Results.PollMaxPerHour / 3600, Burst: 1, Chunk: 1, Log: log}
 	}
 	return l
+}
+
+// APIBudget names the account-wide bucket that every API call of cfg's
+// iDenfy account draws from on a shared (PostgreSQL) Store, without
+// revealing the account's key, with its configured rate: what `idbatch
+// status` shows (pipeline.StatusQuery.Budget).
+func APIBudget(cfg config.Config) pipeline.AccountBudget {
+	return pipeline.AccountBudget{Name: "api:" + accountKey(cfg), PerHour: cfg.Limits.RequestsPerHour}
 }
 
 // accountKey names an iDenfy account without revealing its key: a digest

@@ -120,6 +120,7 @@ func Run(ctx context.Context, cfg config.Config, o RunOptions) (RunResult, error
 
 	lims := deps.Limits(log)
 	m := metrics.New(st, cfg.Job, lims.Local, o.Version)
+	m.AccountBudget(st, lims.Budget)
 	m.Worker = o.Worker
 	mc := metrics.Config(cfg.Results.MetricsConfig)
 	api := deps.API(APIOptions{Logger: log, HTTPClient: m.HTTPClient()})

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/idbatch/idbatch/config"
+	"github.com/idbatch/idbatch/pipeline"
 	"github.com/idbatch/idbatch/pipeline/pgstore/pgtest"
 	"github.com/idbatch/idbatch/submit"
 	"github.com/idbatch/idbatch/submit/idenfy"
@@ -119,7 +120,7 @@ func TestAPIClient(t *testing.T) {
 		t.Errorf("the HTTP client given made %d calls, want 1", calls.Load())
 	}
 	l := d.Limits(nil)
-	if l.Local == nil || l.API != idenfy.Limiter(l.Local) || l.Poll != nil {
+	if l.Local == nil || l.API != idenfy.Limiter(l.Local) || l.Poll != nil || l.Budget != (pipeline.AccountBudget{}) {
 		t.Errorf("SQLite limits: %+v", l)
 	}
 	if d.Limits(nil).Local != l.Local {
@@ -132,6 +133,7 @@ func TestAPIClient(t *testing.T) {
 func TestAccountBudgetOnPostgres(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Store = pgtest.DSN(t, 2)
+	cfg.Idenfy.APIKey = "setup-test-api-key"
 	d, err := Open(context.Background(), cfg, Options{Store: ExistingStore})
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +142,10 @@ func TestAccountBudgetOnPostgres(t *testing.T) {
 	l := d.Limits(nil)
 	if _, ok := l.API.(*submit.AccountLimiter); !ok || l.Poll == nil {
 		t.Errorf("PostgreSQL limits: API %T, poll %v", l.API, l.Poll)
+	}
+	if a := l.API.(*submit.AccountLimiter); l.Budget != APIBudget(cfg) || a.Budget.Name != l.Budget.Name || l.Budget.PerHour != cfg.Limits.RequestsPerHour ||
+		strings.Contains(l.Budget.Name, cfg.Idenfy.APIKey) {
+		t.Errorf("PostgreSQL limits: budget %+v, the API draws from %q", l.Budget, a.Budget.Name)
 	}
 }
 

@@ -140,13 +140,14 @@ func (b *SharedBudget) Throttled(ctx context.Context, retryAfter time.Duration) 
 }
 
 // Factor returns the fraction of the configured rate the account is held
-// at now (1: none), for stats and tests.
+// at now (1: none, or no bucket yet), for stats and tests. It only reads
+// the Store.
 func (b *SharedBudget) Factor(ctx context.Context) (float64, error) {
-	f := 1.0
-	err := b.Store.UpdateBudget(ctx, b.Name, time.Now(), func(bu *pipeline.Budget, now time.Time) {
-		f = bu.Rate(1, now)
-	})
-	return f, err
+	bu, now, found, err := b.Store.Budget(ctx, b.Name, time.Now())
+	if err != nil || !found {
+		return 1, err
+	}
+	return bu.Rate(1, now), nil
 }
 
 // AccountLimiter is the limiter of a worker that shares an account with

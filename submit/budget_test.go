@@ -125,6 +125,24 @@ func TestSharedBudgetThrottled(t *testing.T) {
 	}
 }
 
+// Factor only reads the account's bucket: asked before any worker drew
+// from it, it says 1 and creates nothing.
+func TestSharedBudgetFactorOnlyReads(t *testing.T) {
+	st, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	b := &submit.SharedBudget{Store: st, Name: "api:acct", PerSecond: 10, Burst: 2}
+	if f, err := b.Factor(ctx); err != nil || f != 1 {
+		t.Errorf("factor of a missing bucket: %v (%v), want 1", f, err)
+	}
+	if _, _, found, err := st.Budget(ctx, "api:acct", time.Now()); err != nil || found {
+		t.Errorf("Factor created the bucket (found %v, %v)", found, err)
+	}
+}
+
 // A 429 met by one worker of the account does not cap that worker at the
 // share it had: when the other worker stops, it takes the whole account's
 // rate at once (a limiter that measures its own share would keep it there

@@ -64,6 +64,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	runID := setup.NewRunID(start)
 	lims := deps.Limits(log)
 	m := metrics.New(st, cfg.Job, lims.Local, version)
+	m.AccountBudget(st, lims.Budget)
 	webhooks := &results.Handler{Store: st, SigningKey: []byte(cfg.Idenfy.WebhookSigningKey), RunID: runID, Job: cfg.Job,
 		Log: log.With("stage", "webhook"), OnOutcome: m.WebhookOutcome}
 

@@ -13,7 +13,8 @@ import (
 	"github.com/idbatch/idbatch/setup"
 )
 
-// runStatus prints counts per state, overdue results, orphans and the last runs.
+// runStatus prints counts per state, overdue results, orphans, the
+// account's API budget (on a shared Store), workers and the last runs.
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cf commonFlags
 	fs := newFlagSet("status", stderr, &cf)
@@ -34,7 +35,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer deps.Close()
-	s, err := pipeline.CollectStatus(ctx, deps.Store, pipeline.StatusQuery{Job: cfg.Job, Now: time.Now().UTC(), PollAfter: cfg.Results.PollAfter, Runs: *nRuns})
+	s, err := pipeline.CollectStatus(ctx, deps.Store, pipeline.StatusQuery{Job: cfg.Job, Now: time.Now().UTC(), PollAfter: cfg.Results.PollAfter, Runs: *nRuns,
+		Budget: setup.APIBudget(cfg)})
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/pipeline/pgstore/pgtest"
 	"github.com/idbatch/idbatch/pipeline/storetest"
+	"github.com/idbatch/idbatch/setup"
 )
 
 // TestStatus builds a job in every state with a Store, then reads it back
@@ -105,6 +108,9 @@ func TestStatus(t *testing.T) {
 			t.Errorf("status output lacks %q:\n%s", want, text)
 		}
 	}
+	if strings.Contains(text, "account API budget") {
+		t.Errorf("status on SQLite (no account bucket) shows an account budget:\n%s", text)
+	}
 	if strings.Contains(text, "Jonas") || strings.Contains(text, "client-") {
 		t.Errorf("status output holds personal data:\n%s", text)
 	}
@@ -123,7 +129,8 @@ func TestStatus(t *testing.T) {
 	if s.Job != "st" || s.Total != 12 || s.States["pending"] != 4 || s.Overdue != 2 || s.AwaitingExport != 2 ||
 		len(s.Orphans) != 1 || s.Orphans[0].ID != all[6].ID || s.Orphans[0].RetryAt.Sub(retryAt).Abs() > time.Millisecond || len(s.Runs) != 3 ||
 		s.Runs[0].ID != "run-c" || s.Runs[0].State != "running" || s.Runs[1].ID != "run-b" || s.Runs[1].State != "killed" || s.Runs[1].ExitCode != nil ||
-		s.Runs[2].ExitCode == nil || *s.Runs[2].ExitCode != 0 || s.Runs[2].State != "finished" || len(s.Workers) != 2 || s.Workers[1].State != "dead" {
+		s.Runs[2].ExitCode == nil || *s.Runs[2].ExitCode != 0 || s.Runs[2].State != "finished" || len(s.Workers) != 2 || s.Workers[1].State != "dead" ||
+		s.Budget != nil || strings.Contains(out.String(), "account_budget") {
 		t.Errorf("status -json: %+v", s)
 	}
 
@@ -132,5 +139,90 @@ func TestStatus(t *testing.T) {
 	if code := run(ctx, []string{"status", "-c", cfgPath, "-job", "nothing"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "total      0\n") ||
 		!strings.Contains(out.String(), "no runs recorded") {
 		t.Errorf("status of an empty job (%d):\n%s", code, out.String())
+	}
+}
+
+// On a PostgreSQL Store, status shows the account's API budget that every
+// worker shares: the configured rate, the rate in force after 429s and
+// until when, and the account's pause; and never the account's key.
+func TestStatusAccountBudget(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const apiKey = "status-test-api-key"
+	cfgPath := filepath.Join(dir, "idbatch.yaml")
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf("job: st\nstore: %q\nidenfy: {api_key: %s}\nlimits: {requests_per_hour: 3600}\n",
+		pgtest.DSN(t, 2), apiKey)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(ctx, cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	status := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if code := run(ctx, append([]string{"status", "-c", cfgPath}, args...), &out, &errOut); code != 0 {
+			t.Fatalf("status %v exited %d: %s", args, code, errOut.String())
+		}
+		return out.String()
+	}
+	// No worker has run yet: no bucket, no section, and none created.
+	if text := status(); strings.Contains(text, "account API budget") {
+		t.Errorf("status before any run shows an account budget:\n%s", text)
+	}
+	name := setup.APIBudget(cfg).Name
+	if _, _, found, err := st.Budget(ctx, name, time.Now()); err != nil || found {
+		t.Fatalf("status created the account's bucket (found %v, %v)", found, err)
+	}
+
+	// After 429s: half the configured rate for 10 minutes, and 90 calls of
+	// debt, paid at 0.5/s: paused for about 3 minutes.
+	var until time.Time
+	if err := st.UpdateBudget(ctx, name, time.Now(), func(b *pipeline.Budget, now time.Time) {
+		until = now.Add(10 * time.Minute)
+		b.Level, b.At, b.Factor, b.Until, b.LastCut = -90, now, 0.5, until, now
+	}); err != nil {
+		t.Fatal(err)
+	}
+	text := status()
+	for _, want := range []string{
+		"account API budget (shared by every worker of this iDenfy account):\n",
+		"  configured rate: 3600 requests/hour\n",
+		"  rate in force:   1800 requests/hour (50 % of the configured rate, lowered after 429s until " + until.UTC().Format(time.RFC3339) + ")\n",
+		"  paused:          yes, after a 429: no worker calls the API until about ",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("status lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, apiKey) || strings.Contains(text, strings.TrimPrefix(name, "api:")) {
+		t.Errorf("status names the account:\n%s", text)
+	}
+	var s pipeline.Status
+	if err := json.Unmarshal([]byte(status("-json")), &s); err != nil {
+		t.Fatal(err)
+	}
+	b := s.Budget
+	if b == nil || b.RatePerHour != 3600 || b.Factor != 0.5 || b.InForce != 1800 || b.LoweredUntil == nil || b.LoweredUntil.Sub(until).Abs() > time.Millisecond ||
+		!b.Paused || b.PausedUntil == nil || b.PausedUntil.Sub(until.Add(-10*time.Minute+3*time.Minute)).Abs() > time.Millisecond {
+		t.Errorf("status -json account_budget: %+v", b)
+	}
+
+	// The debt paid and the hold over: the configured rate, not paused.
+	if err := st.UpdateBudget(ctx, name, time.Now(), func(b *pipeline.Budget, now time.Time) {
+		b.Level, b.At, b.Until = 1, now, now.Add(-time.Second)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	text = status()
+	for _, want := range []string{"  rate in force:   3600 requests/hour (the configured rate)\n", "  paused:          no\n"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("status lacks %q:\n%s", want, text)
+		}
 	}
 }

@@ -163,3 +163,24 @@ func (s *Store) UpdateBudget(ctx context.Context, name string, _ time.Time, fn f
 	}
 	return nil
 }
+
+// Budget reads an account-wide bucket (see pipeline.BudgetStore) in one
+// statement, without locking or writing it; clock is the server's, the
+// clock the bucket's times are on, so that a reader whose own clock
+// differs still sees how long a pause lasts.
+func (s *Store) Budget(ctx context.Context, name string, _ time.Time) (pipeline.Budget, time.Time, bool, error) {
+	var b pipeline.Budget
+	var clock time.Time
+	var until, cut *time.Time
+	// A bucket is at 'infinity' only inside the transaction that creates it.
+	err := s.pool.QueryRow(ctx, `SELECT tokens, CASE WHEN at = 'infinity' THEN clock_timestamp() ELSE at END, factor, factor_until, last_cut, clock_timestamp()
+		FROM budgets WHERE name = $1`, name).Scan(&b.Level, &b.At, &b.Factor, &until, &cut, &clock)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return pipeline.Budget{}, time.Time{}, false, nil
+	case err != nil:
+		return pipeline.Budget{}, time.Time{}, false, fmt.Errorf("pgstore: budget %s: %w", name, err)
+	}
+	b.At, b.Until, b.LastCut = b.At.UTC(), fromTS(until), fromTS(cut)
+	return b, clock.UTC(), true, nil
+}

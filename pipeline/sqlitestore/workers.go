@@ -207,6 +207,21 @@ func (s *Store) UpdateBudget(ctx context.Context, name string, now time.Time, fn
 	return nil
 }
 
+// Budget reads an account-wide bucket (see pipeline.BudgetStore) without
+// writing; clock is now (SQLite keeps no clock of its own).
+func (s *Store) Budget(ctx context.Context, name string, now time.Time) (pipeline.Budget, time.Time, bool, error) {
+	var b pipeline.Budget
+	var at, until, cut int64
+	switch err := s.db.QueryRowContext(ctx, `SELECT tokens, at, factor, factor_until, last_cut FROM budgets WHERE name = ?`, name).Scan(&b.Level, &at, &b.Factor, &until, &cut); {
+	case errors.Is(err, sql.ErrNoRows):
+		return pipeline.Budget{}, time.Time{}, false, nil
+	case err != nil:
+		return pipeline.Budget{}, time.Time{}, false, fmt.Errorf("sqlitestore: budget %s: %w", name, err)
+	}
+	b.At, b.Until, b.LastCut = time.UnixMicro(at), microTime(until), microTime(cut)
+	return b, now, true, nil
+}
+
 // microTime and timeMicro convert a time to and from microseconds since
 // the epoch, the zero time being 0.
 func microTime(us int64) time.Time {

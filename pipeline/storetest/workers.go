@@ -18,6 +18,7 @@ func runWorkers(t *testing.T, open func(t *testing.T) pipeline.Store) {
 	parallel(t, open, "StatsStatus", testStatsStatus)
 	parallel(t, open, "LockOfDeadWorker", testLockOfDeadWorker)
 	parallel(t, open, "Budget", testBudget)
+	parallel(t, open, "BudgetRead", testBudgetRead)
 }
 
 // testWorkers: the registry keeps workers, heartbeats only move forward, a
@@ -302,6 +303,53 @@ func testBudget(t *testing.T, s pipeline.Store) {
 	mustNoErr(t, err)
 	if lo := 1040*time.Millisecond - time.Since(wrote) - 50*time.Millisecond; got != 0 || wait < lo || wait > 1040*time.Millisecond {
 		t.Errorf("in debt: took %d, wait %v; want 0 and %v … 1.04 s", got, wait, lo)
+	}
+}
+
+// testBudgetRead: Budget reads a bucket without writing: a missing one is
+// not found and not created (a take after it still starts from an empty
+// bucket), a written one reads back as written, with the Store's clock,
+// and reading it changes nothing.
+func testBudgetRead(t *testing.T, s pipeline.Store) {
+	ctx := context.Background()
+	const rate, burst = 50.0, 5.0
+	for range 2 {
+		if b, _, found, err := s.Budget(ctx, "missing", time.Now()); err != nil || found {
+			t.Fatalf("missing bucket: found %v (%+v), err %v; want not found", found, b, err)
+		}
+	}
+	// Created by the read, the bucket would have refilled by now.
+	time.Sleep(200 * time.Millisecond)
+	if got, _, err := pipeline.TakeBudget(ctx, s, "missing", 1, rate, burst, time.Now()); err != nil || got != 0 {
+		t.Errorf("a take after reading a missing bucket: took %d (%v), want 0 from a new, empty bucket", got, err)
+	}
+
+	var wrote pipeline.Budget
+	mustNoErr(t, s.UpdateBudget(ctx, "read", time.Now(), func(b *pipeline.Budget, now time.Time) {
+		b.Level, b.At, b.Factor, b.Until, b.LastCut = -250, now, 0.5, now.Add(time.Minute), now
+		wrote = *b
+	}))
+	near := func(a, b time.Time) bool { return a.Sub(b).Abs() < time.Microsecond } // Stores keep microseconds
+	for range 2 {
+		b, clock, found, err := s.Budget(ctx, "read", time.Now())
+		mustNoErr(t, err)
+		if !found || b.Level != -250 || b.Factor != 0.5 || !near(b.At, wrote.At) || !near(b.Until, wrote.Until) || !near(b.LastCut, wrote.LastCut) {
+			t.Errorf("read back %+v (found %v), want %+v", b, found, wrote)
+		}
+		if el := clock.Sub(b.At); el < 0 || el > 5*time.Second {
+			t.Errorf("clock %v is %v after the write at %v", clock, el, b.At)
+		}
+		// The account is paused: 250 tokens of debt at half of 50/s, until
+		// 10 s after the write.
+		st := b.State(rate, clock)
+		if p := st.PausedUntil.Sub(wrote.At); st.Factor != 0.5 || !near(st.Until, wrote.Until) || p < 10*time.Second-time.Millisecond || p > 10*time.Second+time.Millisecond {
+			t.Errorf("state %+v, want factor 0.5 until %v, paused until 10 s after %v", st, wrote.Until, wrote.At)
+		}
+	}
+	var seen pipeline.Budget
+	mustNoErr(t, s.UpdateBudget(ctx, "read", time.Now(), func(b *pipeline.Budget, _ time.Time) { seen = *b }))
+	if seen.Level != -250 || !near(seen.At, wrote.At) {
+		t.Errorf("after the reads the bucket is %+v, want it as written: %+v", seen, wrote)
 	}
 }
 
