@@ -39,7 +39,7 @@ while read -r pkg t; do
 		if fuzz_once "$pkg" "$t"; then
 			break
 		fi
-		if [ "$try" = 3 ] || ! grep -q '^    context deadline exceeded$' "$log" || grep -qi 'failing input\|panic:' "$log"; then
+		if [ "$try" = 3 ] || ! grep -q '^    context deadline exceeded$' "$log" || grep -qiE 'failing input|panic:' "$log"; then
 			exit 1
 		fi
 		echo "fuzz: $t: the coordinator's deadline race (go.dev/issue/75804), no failing input: again"

@@ -17,9 +17,10 @@
 //
 // By Prometheus' conventions the job is the label idbatch_job: job and
 // instance are the scraper's (a label of ours called job would be renamed
-// exported_job). The Go and process collectors are on a registry of their
-// own, served by /metrics but never pushed: a Pushgateway keeps the last
-// push of a finished run, where they mean nothing.
+// exported_job). The Go and process collectors, and the account budget's
+// gauges, are on a registry of their own, served by /metrics but never
+// pushed: a Pushgateway keeps the last push of a finished run, where they
+// mean nothing (or, for a pause, something no longer true).
 //
 // Where they go (Config): /metrics on the webhook receiver
 // (Metrics.ReceiverRoutes) or on an address of its own (Metrics.Listen);

@@ -124,7 +124,9 @@ func (m *Metrics) AccountBudget(st BudgetReader, b pipeline.AccountBudget) {
 	if st == nil || b.Name == "" {
 		return
 	}
-	m.reg.MustRegister(&budgetCollector{st: st, b: b,
+	// Served only, never pushed: a finished run's last value of the
+	// account's pause would stay in the Pushgateway as if still in force.
+	m.procReg.MustRegister(&budgetCollector{st: st, b: b,
 		factor: prometheus.NewDesc("idbatch_account_rate_factor",
 			"Fraction of limits.requests_per_hour the iDenfy account's workers are held at after 429s (1: the configured rate), read from the Store at scrape time.", nil, nil),
 		pause: prometheus.NewDesc("idbatch_account_pause_seconds",

@@ -230,6 +230,7 @@ func TestMetricsPublish(t *testing.T) {
 	}))
 	defer pgw.Close()
 	m := New(exampleStore(), "legacy", nil, "test")
+	m.AccountBudget(exampleBudget(), pipeline.AccountBudget{Name: "api:acct", PerHour: 3600})
 	m.WebhookOutcome("applied")
 	textfile := filepath.Join(t.TempDir(), "idbatch.prom")
 	m.Publish(context.Background(), Config{MetricsTextfile: textfile, PushgatewayURL: pgw.URL}, slog.New(slog.DiscardHandler))
@@ -243,8 +244,8 @@ func TestMetricsPublish(t *testing.T) {
 			t.Errorf("textfile lacks %q:\n%s", want, b)
 		}
 	}
-	if strings.Contains(string(b), "go_goroutines") {
-		t.Error("the textfile holds the Go runtime's metrics of a process that has exited")
+	if strings.Contains(string(b), "go_goroutines") || strings.Contains(string(b), "idbatch_account_") {
+		t.Error("the textfile holds the Go runtime's metrics, or the account's budget, of a process that has exited")
 	}
 	if problems, err := promlint.New(strings.NewReader(string(b))).Lint(); err != nil || len(problems) > 0 {
 		t.Errorf("promlint on the textfile: %v %v", problems, err)
@@ -253,7 +254,7 @@ func TestMetricsPublish(t *testing.T) {
 	if pushed.method != http.MethodPut || pushed.path != "/metrics/job/idbatch/idbatch_job/legacy" {
 		t.Errorf("pushed %s %s, want PUT /metrics/job/idbatch/idbatch_job/legacy", pushed.method, pushed.path)
 	}
-	if pushed.body == "" || strings.Contains(pushed.body, "go_goroutines") || strings.Contains(pushed.body, "idbatch_job") {
+	if pushed.body == "" || strings.Contains(pushed.body, "go_goroutines") || strings.Contains(pushed.body, "idbatch_job") || strings.Contains(pushed.body, "idbatch_account_") {
 		t.Errorf("pushed body: %q", pushed.body)
 	}
 

@@ -33,7 +33,7 @@ type LoadStats struct {
 	// NewRejects counts the records this load left rejected by writing a bad
 	// row (inserted, or replacing a pending or rejected record's row): the
 	// bad rows this load ended, not those an earlier or concurrent load
-	// stored. A key given twice counts once, by its last row.
+	// stored. A key given twice in one call counts once, by its last row.
 	NewRejects int      `json:"new_rejects"`
 	KeptKeys   []string `json:"-"` // their keys (client ids: personal data, never in the summary)
 

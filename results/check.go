@@ -94,7 +94,8 @@ func CheckWebhook(ctx context.Context, s WebhookSettings) (WebhookCheck, error) 
 }
 
 // checkCallbackURL checks s.CallbackURL; it returns the URL as it may be
-// shown (userinfo removed, query values redacted) and whether it is usable.
+// shown (userinfo removed, query and fragment redacted) and whether it is
+// usable.
 func checkCallbackURL(s WebhookSettings, bad func(key, format string, a ...any), warn func(format string, a ...any)) (string, bool) {
 	const key = "idenfy.token.callbackUrl"
 	u, err := url.Parse(s.CallbackURL)
@@ -108,13 +109,13 @@ func checkCallbackURL(s WebhookSettings, bad func(key, format string, a ...any),
 		u.User = nil
 		ok = false
 	}
-	if u.RawQuery != "" {
-		// A query often carries a shared secret (?token=…): show its keys only.
-		q := u.Query()
-		for k := range q {
-			q[k] = []string{"REDACTED"}
-		}
-		u.RawQuery = q.Encode()
+	// A query or a fragment often carries a shared secret (?token=…): it is
+	// never shown.
+	if u.RawQuery != "" || u.ForceQuery {
+		u.RawQuery = "REDACTED"
+	}
+	if u.Fragment != "" {
+		u.Fragment, u.RawFragment = "REDACTED", ""
 	}
 	shown := u.String()
 	host := u.Hostname()

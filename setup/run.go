@@ -117,6 +117,10 @@ func Run(ctx context.Context, cfg config.Config, o RunOptions) (RunResult, error
 	if err != nil {
 		return fail(fmt.Errorf("store: %w", err))
 	}
+	othersAlive, err := workersAlive(ctx, st, cfg.Job)
+	if err != nil {
+		return fail(fmt.Errorf("store: %w", err))
+	}
 
 	lims := deps.Limits(log)
 	m := metrics.New(st, cfg.Job, lims.Local, o.Version)
@@ -196,7 +200,7 @@ func Run(ctx context.Context, cfg config.Config, o RunOptions) (RunResult, error
 		prog.Finish()
 	}
 	sum.Load = &loadStats
-	ended := countEnded(sum, loadStats, afterLoad)
+	ended := countEnded(sum, loadStats, afterLoad, othersAlive)
 	sum.Extra = map[string]any{"api": lims.Local.Stats(), "webhooks_received": webhooks.Received(), "store": config.RedactDSN(cfg.Store), "ended_in_run": ended,
 		report.ExtraAPIPerMinute: m.APIPerMinute()}
 	sum.ExitCode = exitCode(sum, runErr, cfg.Limits.MaxFailureRatio, ended)
@@ -277,19 +281,39 @@ type endedInRun struct {
 // countEnded computes endedInRun from the run's counters, its load's
 // statistics and the Store's counts after the load. The results that became
 // final while the run ran are the job's new finals, bounded by what they can
-// have come from in this run: the records it submitted, and those awaiting a
-// result when it started (a killed run's). The bound is what keeps one of N
-// workers from counting the others' results as its own.
-func countEnded(sum pipeline.Summary, load pipeline.LoadStats, afterLoad map[pipeline.State]int) endedInRun {
+// have come from in this run: the records it submitted and, when no other
+// worker was alive at its start (othersAlive false), those awaiting a result
+// then (a killed run's). The bound keeps one of N workers from counting the
+// others' results as its own; with others alive, a killed run's results count
+// for none of them.
+func countEnded(sum pipeline.Summary, load pipeline.LoadStats, afterLoad map[pipeline.State]int, othersAlive bool) endedInRun {
 	final := 0
 	if sum.States != nil {
 		final = max(0, sum.States[pipeline.StateFinal]-afterLoad[pipeline.StateFinal])
 	}
 	awaiting := 0
-	for _, s := range []pipeline.State{pipeline.StateTokening, pipeline.StateTokened, pipeline.StateSubmitted, pipeline.StateOrphan} {
-		awaiting += afterLoad[s]
+	if !othersAlive {
+		for _, s := range []pipeline.State{pipeline.StateTokening, pipeline.StateTokened, pipeline.StateSubmitted, pipeline.StateOrphan} {
+			awaiting += afterLoad[s]
+		}
 	}
 	return endedInRun{Bad: sum.Rejected + sum.Failed + load.NewRejects, Final: min(final, sum.Submitted+awaiting)}
+}
+
+// workersAlive reports whether another worker of job is alive: this run has
+// not registered yet.
+func workersAlive(ctx context.Context, st pipeline.Store, job string) (bool, error) {
+	ws, err := st.Workers(ctx, job, 100)
+	if err != nil {
+		return false, err
+	}
+	now := time.Now()
+	for _, w := range ws {
+		if w.Alive(now, pipeline.WorkerTimeout) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // exitCode maps a run's outcome to the exit codes of DESIGN.md. The failure

@@ -130,11 +130,6 @@ func (s *Store) Load(ctx context.Context, job string, recs []pipeline.Record, no
 				st.KeptKeys = append(st.KeptKeys, r.key)
 			}
 		}
-		for _, rejected := range written {
-			if rejected {
-				st.NewRejects++
-			}
-		}
 
 		if len(inserts) > 0 {
 			_, err := tx.CopyFrom(ctx, pgx.Identifier{"records"},
@@ -192,8 +187,14 @@ func (s *Store) Load(ctx context.Context, job string, recs []pipeline.Record, no
 						st.Updated--
 						st.Kept++
 						st.KeptKeys = append(st.KeptKeys, keyOf[id])
+						delete(written, keyOf[id]) // not written: no reject of this load
 					}
 				}
+			}
+		}
+		for _, rejected := range written {
+			if rejected {
+				st.NewRejects++
 			}
 		}
 		return nil
