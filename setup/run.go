@@ -117,7 +117,7 @@ func Run(ctx context.Context, cfg config.Config, o RunOptions) (RunResult, error
 	if err != nil {
 		return fail(fmt.Errorf("store: %w", err))
 	}
-	othersAlive, err := workersAlive(ctx, st, cfg.Job)
+	others, err := othersAlive(ctx, st, cfg.Job, o.Worker)
 	if err != nil {
 		return fail(fmt.Errorf("store: %w", err))
 	}
@@ -200,7 +200,7 @@ func Run(ctx context.Context, cfg config.Config, o RunOptions) (RunResult, error
 		prog.Finish()
 	}
 	sum.Load = &loadStats
-	ended := countEnded(sum, loadStats, afterLoad, othersAlive)
+	ended := countEnded(sum, loadStats, afterLoad, others)
 	sum.Extra = map[string]any{"api": lims.Local.Stats(), "webhooks_received": webhooks.Received(), "store": config.RedactDSN(cfg.Store), "ended_in_run": ended,
 		report.ExtraAPIPerMinute: m.APIPerMinute()}
 	sum.ExitCode = exitCode(sum, runErr, cfg.Limits.MaxFailureRatio, ended)
@@ -300,16 +300,18 @@ func countEnded(sum pipeline.Summary, load pipeline.LoadStats, afterLoad map[pip
 	return endedInRun{Bad: sum.Rejected + sum.Failed + load.NewRejects, Final: min(final, sum.Submitted+awaiting)}
 }
 
-// workersAlive reports whether another worker of job is alive: this run has
-// not registered yet.
-func workersAlive(ctx context.Context, st pipeline.Store, job string) (bool, error) {
+// othersAlive reports whether a worker of job other than self (its name:
+// a restarted pod keeps its index) is alive; this run has not registered
+// yet. A killed worker's heartbeat stays fresh for pipeline.WorkerTimeout:
+// under its own name it is this worker's past, not another worker.
+func othersAlive(ctx context.Context, st pipeline.Store, job, self string) (bool, error) {
 	ws, err := st.Workers(ctx, job, 100)
 	if err != nil {
 		return false, err
 	}
 	now := time.Now()
 	for _, w := range ws {
-		if w.Alive(now, pipeline.WorkerTimeout) {
+		if w.Name != self && w.Alive(now, pipeline.WorkerTimeout) {
 			return true, nil
 		}
 	}

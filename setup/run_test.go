@@ -5,9 +5,11 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/idbatch/idbatch/config"
 	"github.com/idbatch/idbatch/pipeline"
+	"github.com/idbatch/idbatch/pipeline/sqlitestore"
 )
 
 // limits.max_failure_ratio counts only what the run ended (issue 15.2).
@@ -89,4 +91,35 @@ func TestRunFailingAtLoadIsRecordedAsEnded(t *testing.T) {
 	if len(runs) != 1 || runs[0].FinishedAt.IsZero() || runs[0].ExitCode != pipeline.ExitFatal {
 		t.Errorf("runs = %+v, want one finished with exit 1", runs)
 	}
+}
+
+// Another worker is one of another name, alive: a restarted pod keeps its
+// name, and the heartbeat of the run it replaces is still fresh.
+func TestOthersAlive(t *testing.T) {
+	ctx := t.Context()
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	reg := func(id, name string, beat time.Time) {
+		t.Helper()
+		if err := st.RegisterWorker(ctx, pipeline.Worker{ID: id, Job: "j", Name: name, Host: "h", PID: 1, Command: "run", RunID: id, StartedAt: beat, HeartbeatAt: beat}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(want bool) {
+		t.Helper()
+		if got, err := othersAlive(ctx, st, "j", "w0"); err != nil || got != want {
+			t.Errorf("othersAlive = %v, %v; want %v", got, err, want)
+		}
+	}
+	check(false)
+	reg("r1", "w0", now.Add(-2*time.Second)) // this worker's killed run
+	check(false)
+	reg("r2", "w1", now.Add(-time.Hour)) // another worker, dead
+	check(false)
+	reg("r3", "w2", now.Add(-time.Second)) // another worker, alive
+	check(true)
 }
