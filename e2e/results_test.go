@@ -71,6 +71,19 @@ const resultsRecords = 10
 
 // sandboxOptions is the iDenfy account of these tests: manual review, quick
 // results, and iDenfy's few quick webhook retries.
+// startSandbox starts an iDenfy sandbox with opts for the rest of t, and
+// returns it with its base URL.
+func startSandbox(t *testing.T, opts idenfytest.Options) (*idenfytest.Server, string) {
+	t.Helper()
+	sb := idenfytest.New(opts)
+	base, err := sb.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	return sb, base
+}
+
 func sandboxOptions(webhookURL string) idenfytest.Options {
 	return idenfytest.Options{APIKey: "k", APISecret: "s", SigningKey: "sign", WebhookURL: webhookURL,
 		ManualReview: true, AutoDelay: 100 * time.Millisecond, ManualDelay: 500 * time.Millisecond,
@@ -211,12 +224,7 @@ func TestRunCollectsResults(t *testing.T) {
 		t.Run("webhooks only", func(t *testing.T) {
 			t.Parallel()
 			hook := freeAddr(t)
-			sb := idenfytest.New(sandboxOptions("http://" + hook + "/webhooks/idenfy"))
-			base, err := sb.Start("")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sb.Close()
+			sb, base := startSandbox(t, sandboxOptions("http://"+hook+"/webhooks/idenfy"))
 			dir := caseDir(t)
 			cfg, exports := writeResultsConfig(t, dir, manifest, resultsCase{listen: hook, pollAfter: time.Minute, pollPerHour: 0, sandboxBase: base, waitForFinal: 30 * time.Second})
 			code, out := runBinary(t, "run", "-c", cfg)
@@ -239,12 +247,7 @@ func TestRunCollectsResults(t *testing.T) {
 			hook := freeAddr(t)
 			opts := sandboxOptions("http://" + hook + "/webhooks/idenfy")
 			opts.WebhookDropRate = 1
-			sb := idenfytest.New(opts)
-			base, err := sb.Start("")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sb.Close()
+			sb, base := startSandbox(t, opts)
 			const perHour = 36000 // 10 calls a second
 			dir := caseDir(t)
 			cfg, exports := writeResultsConfig(t, dir, manifest, resultsCase{listen: hook, pollAfter: time.Second, pollPerHour: perHour, sandboxBase: base, waitForFinal: 30 * time.Second})
@@ -275,12 +278,7 @@ func TestRunCollectsResults(t *testing.T) {
 			hook := freeAddr(t)
 			opts := sandboxOptions("http://" + hook + "/webhooks/idenfy")
 			opts.WebhookDuplicateRate, opts.WebhookReorderRate = 0.6, 0.6
-			sb := idenfytest.New(opts)
-			base, err := sb.Start("")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sb.Close()
+			sb, base := startSandbox(t, opts)
 			dir := caseDir(t)
 			cfg, exports := writeResultsConfig(t, dir, manifest, resultsCase{listen: hook, pollAfter: 2 * time.Second, pollPerHour: 36000, sandboxBase: base, waitForFinal: 30 * time.Second})
 			if code, out := runBinary(t, "run", "-c", cfg); code != 0 {
@@ -299,12 +297,7 @@ func TestRunCollectsResults(t *testing.T) {
 			// callbacks (the final one too) the proxy comes up and the later
 			// webhooks get through; the poller must collect the lost results.
 			hook, public := freeAddr(t), freeAddr(t)
-			sb := idenfytest.New(sandboxOptions("http://" + public + "/webhooks/idenfy"))
-			base, err := sb.Start("")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sb.Close()
+			sb, base := startSandbox(t, sandboxOptions("http://"+public+"/webhooks/idenfy"))
 			proxyUp := make(chan *http.Server, 1)
 			stopWatch := make(chan struct{})
 			go func() {
@@ -359,12 +352,7 @@ func TestRunCollectsResults(t *testing.T) {
 			// The run has no receiver and does not poll; a long-running
 			// `idbatch serve` on the same Store receives every webhook.
 			hook := freeAddr(t)
-			sb := idenfytest.New(sandboxOptions("http://" + hook + "/webhooks/idenfy"))
-			base, err := sb.Start("")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sb.Close()
+			sb, base := startSandbox(t, sandboxOptions("http://"+hook+"/webhooks/idenfy"))
 			dir := caseDir(t)
 			cfg, exports := writeResultsConfig(t, dir, manifest, resultsCase{listen: "", pollAfter: time.Minute, pollPerHour: 0, sandboxBase: base, waitForFinal: 30 * time.Second})
 			// serve opens an existing Store only (a mistyped path must not
