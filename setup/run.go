@@ -281,9 +281,9 @@ type endedInRun struct {
 // countEnded computes endedInRun from the run's counters, its load's
 // statistics and the Store's counts after the load. The results that became
 // final while the run ran are the job's new finals, bounded by what they can
-// have come from in this run: the records it submitted and, when no other
-// worker was alive at its start (othersAlive false), those awaiting a result
-// then (a killed run's). The bound keeps one of N workers from counting the
+// have come from in this run: the records it submitted and, when no worker
+// of another name was alive at its start (othersAlive false), those awaiting
+// a result then (a killed run's). The bound keeps one of N workers from counting the
 // others' results as its own; with others alive, a killed run's results count
 // for none of them.
 func countEnded(sum pipeline.Summary, load pipeline.LoadStats, afterLoad map[pipeline.State]int, othersAlive bool) endedInRun {
